@@ -1,0 +1,1 @@
+"""Fake parcel carrier: return labels and tracking (shaped after EasyPost and Shippo)."""

@@ -1,0 +1,59 @@
+"""HTTP API of the fake carrier."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from simulators.clock import Clock
+from simulators.fakekit.app import build_app, call_context
+from simulators.fakekit.auth import Credentials, derive_secret
+from simulators.fakekit.pipeline import CallContext
+from simulators.fakekit.system import FakeSystem
+from simulators.carrier.store import CarrierStore, Label, LabelRequest, Tracker
+from simulators.seed import MasterData, master_data
+
+router = APIRouter(tags=["labels and tracking"])
+
+
+def _store(request: Request) -> CarrierStore:
+    return request.app.state.system.store
+
+
+@router.post("/labels", response_model=Label, status_code=201, summary="Buy a return label for an RMA")
+def create_label(body: LabelRequest, store: CarrierStore = Depends(_store), ctx: CallContext = Depends(call_context)):
+    return store.create_label(body, ctx)
+
+
+@router.get("/labels", response_model=list[Label], summary="Labels, optionally for one RMA")
+def list_labels(rma_id: Annotated[str | None, Query()] = None, store: CarrierStore = Depends(_store)):
+    return store.find_labels(rma_id)
+
+
+@router.get("/labels/{label_id}", response_model=Label, summary="One label")
+def get_label(label_id: str, store: CarrierStore = Depends(_store)):
+    return store.label(label_id)
+
+
+@router.get("/trackers/{tracking_code}", response_model=Tracker, summary="Tracking status and scan history of a parcel")
+def get_tracker(tracking_code: str, store: CarrierStore = Depends(_store)):
+    return store.tracker(tracking_code)
+
+
+def credentials(seed: int) -> Credentials:
+    return Credentials(api_key=f"ck_{derive_secret('carrier', seed, 'api-key')}")
+
+
+def create_app(seed: int = 0, *, master: MasterData | None = None, clock: Clock | None = None, **system_options):
+    master = master or master_data(seed)
+    system = FakeSystem("carrier", master, None, credentials(master.config.seed), clock=clock, **system_options)
+    system.store = CarrierStore(master, system.clock)
+    return build_app(
+        system,
+        title="Fake carrier",
+        description="Return labels and parcel tracking, shaped after EasyPost and Shippo. "
+        "Authenticate with `Authorization: Bearer <API key>`.",
+        routers=[router],
+        security={"apiKey": {"type": "http", "scheme": "bearer"}},
+    )

@@ -1,0 +1,47 @@
+"""The clock of the world: business time (documents, events) as opposed to wall time.
+
+The fakes stamp documents with ``clock.now()``. Standalone they run on a :class:`WallClock`
+that starts at the scenario epoch and advances with wall time (times ``time_scale``); inside a
+world the SimPy environment is the clock. Technical latency is always measured in wall time.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from simulators.seed import DEFAULT_EPOCH
+
+
+class Clock(Protocol):
+    epoch: datetime
+    time_scale: float
+
+    def seconds(self) -> float:
+        """Simulated seconds since the epoch."""
+
+    def now(self) -> datetime:
+        """Current simulated time."""
+
+
+class WallClock:
+    """Simulated time that starts at ``epoch`` and runs ``time_scale`` times faster than wall time."""
+
+    def __init__(self, epoch: datetime = DEFAULT_EPOCH, time_scale: float = 1.0) -> None:
+        if time_scale <= 0:
+            raise ValueError(f"time_scale must be > 0, got {time_scale}")
+        self.epoch = epoch
+        self.time_scale = time_scale
+        self._start = time.monotonic()
+
+    def seconds(self) -> float:
+        return (time.monotonic() - self._start) * self.time_scale
+
+    def now(self) -> datetime:
+        return self.epoch + timedelta(seconds=self.seconds())
+
+
+def to_wall_seconds(clock: Clock, simulated_seconds: float) -> float:
+    """How long a span of simulated time lasts on the wall (e.g. for a Retry-After header)."""
+    return simulated_seconds / clock.time_scale

@@ -1,0 +1,85 @@
+"""``/__admin``: the journal, the state, the fault hooks and reset, for tests and the world.
+
+Not part of the API an integration layer uses; unauthenticated, as fakes run on loopback.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
+
+from simulators.fakekit.hooks import FaultRule, FaultRuleSpec
+from simulators.fakekit.journal import JournalQuery
+from simulators.fakekit.problems import not_found
+
+
+class JournalPage(BaseModel):
+    entries: list[dict[str, Any]]
+    in_memory: int
+    spilled: int
+
+
+class JournalSummaryRow(BaseModel):
+    method: str
+    route: str
+    status: int
+    count: int
+
+
+def admin_router() -> APIRouter:
+    router = APIRouter(prefix="/__admin", tags=["admin"])
+
+    @router.get("/journal", response_model=JournalPage, summary="Requests received, oldest first")
+    def journal(
+        request: Request,
+        method: str | None = None,
+        path: Annotated[str | None, Query(description="Path prefix, or a glob when it has * ? [")] = None,
+        status: Annotated[str | None, Query(pattern=r"^([1-5][0-9][0-9]|[1-5]xx)$", description="e.g. 201 or 4xx")] = None,
+        correlation_id: str | None = None,
+        idempotency_key: str | None = None,
+        since: Annotated[int, Query(ge=0, description="Only entries with seq above this")] = 0,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+        include_spilled: bool = False,
+    ) -> JournalPage:
+        j = request.app.state.system.journal
+        query = JournalQuery(
+            method=method, path=path, status=status, correlation_id=correlation_id,
+            idempotency_key=idempotency_key, since=since, limit=limit,
+        )
+        return JournalPage(entries=j.find(query, include_spilled=include_spilled), in_memory=len(j), spilled=j.spilled)
+
+    @router.get("/journal/summary", response_model=list[JournalSummaryRow], summary="Request counts by route and status, evicted entries included")
+    def journal_summary(request: Request):
+        return request.app.state.system.journal.summary_rows()
+
+    @router.get("/state", summary="Everything this system holds")
+    def state(request: Request) -> dict[str, Any]:
+        return request.app.state.system.store.snapshot()
+
+    @router.post("/reset", status_code=204, summary="Back to the seeded state: store, journal, faults, tokens, keys")
+    def reset(request: Request) -> Response:
+        request.app.state.system.reset()
+        return Response(status_code=204)
+
+    @router.get("/faults", response_model=list[FaultRule], summary="Active fault rules, with match and fire counts")
+    def faults(request: Request):
+        return list(request.app.state.system.hooks.rules.values())
+
+    @router.post("/faults", response_model=FaultRule, status_code=201, summary="Add a fault rule")
+    def add_fault(request: Request, spec: FaultRuleSpec):
+        return request.app.state.system.hooks.add(spec)
+
+    @router.delete("/faults/{rule_id}", status_code=204, summary="Remove one fault rule")
+    def remove_fault(request: Request, rule_id: str) -> Response:
+        if not request.app.state.system.hooks.remove(rule_id):
+            raise not_found("fault rule", rule_id)
+        return Response(status_code=204)
+
+    @router.delete("/faults", status_code=204, summary="Remove every fault rule (heal)")
+    def clear_faults(request: Request) -> Response:
+        request.app.state.system.hooks.clear()
+        return Response(status_code=204)
+
+    return router

@@ -1,0 +1,54 @@
+"""One fake system: its store plus the shared machinery (journal, fault hooks, auth, idempotency)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from simulators.clock import Clock, WallClock
+from simulators.fakekit.auth import Authenticator, Credentials
+from simulators.fakekit.hooks import FaultHooks
+from simulators.fakekit.idempotency import IdempotencyStore
+from simulators.fakekit.journal import Journal
+from simulators.seed import MasterData
+
+
+class Store(Protocol):
+    def reset(self) -> None:
+        """Back to the freshly seeded state."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the system holds, as JSON-ready data."""
+
+
+class FakeSystem:
+    def __init__(
+        self,
+        name: str,
+        master: MasterData,
+        store: Store,
+        credentials: Credentials,
+        *,
+        clock: Clock | None = None,
+        public_paths: frozenset[str] = frozenset(),
+        journal_capacity: int = 10_000,
+        spill_dir: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.master = master
+        self.store = store
+        self.credentials = credentials
+        self.clock = clock or WallClock(master.config.epoch)
+        self.public_paths = public_paths
+        seed = master.config.seed
+        self.journal = Journal(journal_capacity, spill_dir / f"{name}-journal.jsonl" if spill_dir else None)
+        self.hooks = FaultHooks(name, seed, self.clock)
+        self.auth = Authenticator(name, seed, self.clock, credentials)
+        self.idempotency = IdempotencyStore(self.clock)
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.journal.clear()
+        self.hooks.clear()
+        self.auth.reset()
+        self.idempotency.clear()

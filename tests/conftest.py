@@ -1,0 +1,33 @@
+"""Shared fixtures: each fake in-process, with a client that already carries its credentials."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+
+def api_client(app, **headers) -> TestClient:
+    """A client for a fake app, authenticated the way an integration layer would be."""
+    system = app.state.system
+    client = TestClient(app)
+    creds = system.credentials
+    if creds.api_key:
+        client.headers["Authorization"] = f"Bearer {creds.api_key}"
+    else:
+        r = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": creds.client_id, "client_secret": creds.client_secret})
+        assert r.status_code == 200, r.text
+        client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+    client.headers.update(headers)
+    return client
+
+
+@pytest.fixture
+def carrier_app():
+    from simulators.carrier.app import create_app
+
+    return create_app(seed=7)
+
+
+@pytest.fixture
+def carrier(carrier_app) -> TestClient:
+    return api_client(carrier_app)
