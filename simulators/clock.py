@@ -45,3 +45,23 @@ class WallClock:
 def to_wall_seconds(clock: Clock, simulated_seconds: float) -> float:
     """How long a span of simulated time lasts on the wall (e.g. for a Retry-After header)."""
     return simulated_seconds / clock.time_scale
+
+
+class ManualClock:
+    """Simulated time that moves only when told to: for tests and step-by-step embedding."""
+
+    def __init__(self, epoch: datetime = DEFAULT_EPOCH, time_scale: float = 1.0) -> None:
+        self.epoch = epoch
+        self.time_scale = time_scale
+        self._seconds = 0.0
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("time does not run backwards")
+        self._seconds += seconds
+
+    def seconds(self) -> float:
+        return self._seconds
+
+    def now(self) -> datetime:
+        return self.epoch + timedelta(seconds=self._seconds)

@@ -54,12 +54,22 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
     return Problem(422, "invalid-request", detail, title="Request is invalid", errors=errors)
 
 
+def _allowed_methods(routers: list[APIRouter], path: str) -> list[str]:
+    """Every method any route serves at this path (Starlette's own 405 names only one route's)."""
+    methods: set[str] = set()
+    for router in routers:
+        for route in router.routes:
+            if route.path_regex.match(path):
+                methods |= route.methods
+    return sorted(methods)
+
+
 def build_app(system: FakeSystem, *, title: str, description: str, routers: list[APIRouter], security: dict) -> FastAPI:
     app = FastAPI(title=title, description=description, version="1.0")
     app.state.system = system
+    routers = [*routers, admin_router()]
     for router in routers:
         app.include_router(router)
-    app.include_router(admin_router())
 
     @app.get("/healthz", tags=["admin"], summary="Liveness")
     def healthz() -> dict[str, str]:
@@ -77,7 +87,10 @@ def build_app(system: FakeSystem, *, title: str, description: str, routers: list
     async def _http(request: Request, exc: StarletteHTTPException):
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         detail = f"No route {request.method} {request.url.path}; see /docs." if exc.status_code in (404, 405) else str(exc.detail)
-        return Problem(exc.status_code, slug, detail, headers=getattr(exc, "headers", None)).response(request.url.path)
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {"Allow": ", ".join(_allowed_methods(routers, request.url.path))}
+        return Problem(exc.status_code, slug, detail, headers=headers).response(request.url.path)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):

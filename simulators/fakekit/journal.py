@@ -106,10 +106,14 @@ class Journal:
             self._spill = self.spill_path.open("ab")
         self._spill.write(orjson.dumps(entry) + b"\n")
 
+    def flush(self) -> None:
+        if self._spill is not None:
+            self._spill.flush()
+
     def iter_all(self) -> Iterator[dict[str, Any]]:
         """Every entry still known, oldest first: the spilled ones from disk, then memory."""
         if self._spill is not None:
-            self._spill.flush()
+            self.flush()
             with self.spill_path.open("rb") as f:
                 for line in f:
                     yield orjson.loads(line)
