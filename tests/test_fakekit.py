@@ -267,3 +267,11 @@ def test_faults_can_be_removed_and_reset_restores_the_seeded_state(carrier):
     assert carrier.post("/__admin/reset").status_code == 204
     assert carrier.get("/labels").json() == []
     assert carrier.get("/__admin/state").json() == {"labels": [], "trackers": []}
+
+
+def test_unknown_or_repeated_query_parameters_are_refused(carrier):
+    r = carrier.get("/labels", params={"rma": "RMA-000001"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.rma"
+    assert "rma_id" in r.json()["errors"][0]["message"]
+    r = carrier.get("/labels?rma_id=RMA-1&rma_id=RMA-2")
+    assert r.status_code == 422 and "more than once" in r.json()["detail"]

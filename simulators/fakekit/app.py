@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simulators.fakekit.admin import admin_router
 from simulators.fakekit.pipeline import EXEMPT_PREFIXES, CallContext, FakePipeline
-from simulators.fakekit.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, ProblemDetails
+from simulators.fakekit.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, ProblemDetails, invalid
 from simulators.fakekit.system import FakeSystem
 
 # Statuses any operation behind the pipeline can answer, whatever its handler does.
@@ -54,6 +54,28 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
     return Problem(422, "invalid-request", detail, title="Request is invalid", errors=errors)
 
 
+def _query_names(dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def strict_query(request: Request) -> None:
+    """Query parameters are checked like body fields: a misspelt filter (``?rmaid=``) or a
+    repeated one would otherwise be ignored and silently widen or change the result."""
+    route = request.scope.get("route")
+    known = _query_names(route.dependant) if route is not None else set()
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name not in known:
+            expected = f"expected one of {sorted(known)}" if known else "this operation takes no query parameters"
+            raise invalid(f"query.{name}", f"unknown query parameter; {expected}")
+        if name in seen:
+            raise invalid(f"query.{name}", "given more than once; send it once")
+        seen.add(name)
+
+
 def _allowed_methods(routers: list[APIRouter], path: str) -> list[str]:
     """Every method any route serves at this path (Starlette's own 405 names only one route's)."""
     methods: set[str] = set()
@@ -67,9 +89,10 @@ def _allowed_methods(routers: list[APIRouter], path: str) -> list[str]:
 def build_app(system: FakeSystem, *, title: str, description: str, routers: list[APIRouter], security: dict) -> FastAPI:
     app = FastAPI(title=title, description=description, version="1.0")
     app.state.system = system
-    routers = [*routers, admin_router()]
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(strict_query)])
+    routers = [*routers, admin_router()]
+    app.include_router(routers[-1])
 
     @app.get("/healthz", tags=["admin"], summary="Liveness")
     def healthz() -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""Fake returns portal: the returns SaaS customers start returns in (shaped after Loop, AfterShip and Narvar)."""

@@ -1,0 +1,107 @@
+"""HTTP API of the fake returns portal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from simulators.clock import Clock
+from simulators.domain import ReturnStatus
+from simulators.fakekit.app import build_app, call_context
+from simulators.fakekit.auth import Credentials, derive_secret
+from simulators.fakekit.pipeline import CallContext
+from simulators.fakekit.system import FakeSystem
+from simulators.returns_portal.store import PortalReturn, ReturnRequest, ReturnsPortalStore, ReturnUpdate, StatusChange
+from simulators.seed import MasterData, ReturnPolicy, SalesOrder, master_data
+
+
+customer_router = APIRouter(tags=["customer side"])
+integration_router = APIRouter(tags=["integration side"])
+
+
+def _store(request: Request) -> ReturnsPortalStore:
+    return request.app.state.system.store
+
+
+@customer_router.post("/returns", response_model=PortalReturn, status_code=201, summary="Start a return for delivered order lines")
+def create_return(body: ReturnRequest, store: ReturnsPortalStore = Depends(_store), ctx: CallContext = Depends(call_context)):
+    return store.create_return(body, ctx)
+
+
+@customer_router.post(
+    "/returns/{return_id}/cancel",
+    response_model=PortalReturn,
+    status_code=200,
+    summary="The customer cancels a requested or approved return (409 otherwise)",
+)
+def cancel_return(return_id: str, store: ReturnsPortalStore = Depends(_store), ctx: CallContext = Depends(call_context)):
+    return store.cancel(return_id, ctx)
+
+
+@integration_router.get("/returns", response_model=list[PortalReturn], status_code=200, summary="Returns, oldest first, optionally filtered")
+def list_returns(
+    status: Annotated[ReturnStatus | None, Query()] = None,
+    order_id: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[str | None, Query(max_length=100, description="Only returns with an id after this one (paging)")] = None,
+    store: ReturnsPortalStore = Depends(_store),
+):
+    return store.find(status, order_id, limit, after)
+
+
+@integration_router.get("/returns/{return_id}", response_model=PortalReturn, status_code=200, summary="One return")
+def get_return(return_id: str, store: ReturnsPortalStore = Depends(_store)):
+    return store.get(return_id)
+
+
+@integration_router.get(
+    "/returns/{return_id}/history",
+    response_model=list[StatusChange],
+    status_code=200,
+    summary="Every status change of a return: from, to, at, caller, correlation id",
+)
+def get_history(return_id: str, store: ReturnsPortalStore = Depends(_store)):
+    return store.status_history(return_id)
+
+
+@integration_router.patch(
+    "/returns/{return_id}",
+    response_model=PortalReturn,
+    status_code=200,
+    summary="Move a return to a status (any move is accepted and recorded, regressions included)",
+)
+def update_return(
+    return_id: str, body: ReturnUpdate, store: ReturnsPortalStore = Depends(_store), ctx: CallContext = Depends(call_context)
+):
+    return store.update(return_id, body, ctx)
+
+
+@integration_router.get("/policy", response_model=ReturnPolicy, status_code=200, summary="The merchant's published return policy")
+def get_policy(store: ReturnsPortalStore = Depends(_store)):
+    return store.policy()
+
+
+@integration_router.get("/orders/{order_id}", response_model=SalesOrder, status_code=200, summary="The portal's copy of an order (the ERP's order)")
+def get_order(order_id: str, store: ReturnsPortalStore = Depends(_store)):
+    return store.order(order_id)
+
+
+def credentials(seed: int) -> Credentials:
+    return Credentials(api_key=f"pk_{derive_secret('returns_portal', seed, 'api-key')}")
+
+
+def create_app(seed: int = 0, *, master: MasterData | None = None, clock: Clock | None = None, **system_options):
+    master = master or master_data(seed)
+    system = FakeSystem("returns_portal", master, None, credentials(master.config.seed), clock=clock, **system_options)
+    system.store = ReturnsPortalStore(master, system.clock)
+    return build_app(
+        system,
+        title="Fake returns portal",
+        description="The returns SaaS shoppers start returns in, shaped after Loop, AfterShip and Narvar: "
+        "a customer side that creates and cancels returns, and an integration side that reads them, "
+        "reads the policy and moves returns through their statuses. "
+        "Authenticate with `Authorization: Bearer <API key>`.",
+        routers=[customer_router, integration_router],
+        security={"apiKey": {"type": "http", "scheme": "bearer"}},
+    )

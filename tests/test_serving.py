@@ -1,0 +1,136 @@
+"""The fakes over real sockets: the fleet, lost responses, and the `returns-harness fakes` command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from simulators.serving import PORT_OFFSETS, fleet_in_thread
+from tests.test_fakekit import LABEL
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    with fleet_in_thread(seed=11, base_port=0) as fleet:
+        yield fleet
+
+
+def _wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def test_every_fake_answers_on_its_own_port(fleet):
+    assert set(fleet.fakes) == set(PORT_OFFSETS)
+    ports = {httpx.URL(f.url).port for f in fleet.fakes.values()}
+    assert len(ports) == 4
+    for name, fake in fleet.fakes.items():
+        r = httpx.get(f"{fake.url}/healthz")
+        assert r.json() == {"status": "ok", "system": name}
+        assert httpx.get(f"{fake.url}/openapi.json").json()["info"]["title"]
+
+
+def test_env_names_every_url_and_credential(fleet, tmp_path):
+    env = dict(line.split("=", 1) for line in fleet.write_env(tmp_path / ".env").read_text().splitlines() if "=" in line)
+    assert env["RH_SEED"] == "11"
+    for name in ("ERP", "WMS", "CARRIER", "RETURNS_PORTAL"):
+        assert env[f"RH_{name}_URL"].startswith("http://127.0.0.1:")
+    assert env["RH_ERP_TOKEN_URL"].endswith("/oauth/token") and env["RH_ERP_CLIENT_SECRET"]
+    token = httpx.post(
+        env["RH_ERP_TOKEN_URL"],
+        data={"grant_type": "client_credentials", "client_id": env["RH_ERP_CLIENT_ID"], "client_secret": env["RH_ERP_CLIENT_SECRET"]},
+    ).json()["access_token"]
+    assert httpx.get(f"{env['RH_ERP_URL']}/sales-orders/SO-000001", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    r = httpx.get(f"{env['RH_WMS_URL']}/sites", headers={"Authorization": f"Bearer {env['RH_WMS_API_KEY']}"})
+    assert r.status_code == 200
+
+
+def test_the_four_fakes_share_one_world_of_master_data(fleet):
+    apps = {name: fake.system for name, fake in fleet.fakes.items()}
+    assert len({id(s.master) for s in apps.values()}) == 1
+    assert len({id(s.clock) for s in apps.values()}) == 1
+
+
+def test_a_lost_response_breaks_the_connection_but_the_write_is_committed(fleet):
+    carrier = fleet.fakes["carrier"]
+    headers = {"Authorization": f"Bearer {carrier.credentials.api_key}", "Idempotency-Key": "lost-over-socket"}
+    httpx.post(f"{carrier.url}/__admin/faults", json={"kind": "commit_then_lose", "path": "/labels", "method": "POST", "first_n": 1})
+    try:
+        with httpx.Client(base_url=carrier.url, headers=headers) as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                client.post("/labels", json=LABEL)
+            retry = client.post("/labels", json=LABEL)
+        assert retry.status_code == 201 and retry.headers["idempotent-replayed"] == "true"
+        labels = [l for l in carrier.system.store.labels.values() if l.id == retry.json()["id"]]
+        assert len(labels) == 1
+        lost = httpx.get(f"{carrier.url}/__admin/journal", params={"idempotency_key": "lost-over-socket"}).json()["entries"]
+        assert [e.get("lost") for e in lost] == [True, None]
+    finally:
+        httpx.delete(f"{carrier.url}/__admin/faults")
+
+
+def _free_base_port() -> int:
+    for base in range(20100, 40000, 10):
+        socks = []
+        try:
+            for offset in PORT_OFFSETS.values():
+                s = socket.socket()
+                s.bind(("127.0.0.1", base + offset))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free ports")
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "simulators.cli", *args]
+
+
+def test_fakes_command_serves_writes_env_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
+    base = _free_base_port()
+    env_file = tmp_path / "fakes.env"
+    proc = subprocess.Popen(
+        _cli("fakes", "--seed", "4", "--base-port", str(base), "--env-file", str(env_file)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        _wait_for(lambda: env_file.exists() or proc.poll() is not None, 30, "the env file")
+        assert proc.poll() is None, proc.stdout.read()
+        env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+        assert env["RH_ERP_URL"] == f"http://127.0.0.1:{base + 1}"
+        assert env["RH_RETURNS_PORTAL_URL"] == f"http://127.0.0.1:{base + 4}"
+        for key in ("RH_ERP_URL", "RH_WMS_URL", "RH_CARRIER_URL", "RH_RETURNS_PORTAL_URL"):
+            assert httpx.get(f"{env[key]}/healthz").status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0, out
+    assert "Stopping the fakes" in out and "Traceback" not in out
+    assert f"http://127.0.0.1:{base + 3}" in out
+
+
+def test_fakes_command_says_which_port_is_taken(tmp_path: Path):
+    base = _free_base_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", base + 2))
+        busy.listen()
+        done = subprocess.run(_cli("fakes", "--base-port", str(base), "--env-file", str(tmp_path / "e")), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"127.0.0.1:{base + 2}" in done.stderr and "wms" in done.stderr and "Traceback" not in done.stderr
