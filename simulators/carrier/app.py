@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 
+from simulators.carrier.store import CarrierStore, Label, LabelRequest, Tracker
 from simulators.clock import Clock
 from simulators.fakekit.app import build_app, call_context
 from simulators.fakekit.auth import Credentials, derive_secret
 from simulators.fakekit.pipeline import CallContext
+from simulators.fakekit.routes import fake_router
 from simulators.fakekit.system import FakeSystem
-from simulators.carrier.store import CarrierStore, Label, LabelRequest, Tracker
 from simulators.seed import MasterData, master_data
 
-router = APIRouter(tags=["labels and tracking"])
+router = fake_router(tags=["labels and tracking"])
 
 
 def _store(request: Request) -> CarrierStore:
@@ -22,23 +23,23 @@ def _store(request: Request) -> CarrierStore:
 
 
 @router.post("/labels", response_model=Label, status_code=201, summary="Buy a return label for an RMA")
-def create_label(body: LabelRequest, store: CarrierStore = Depends(_store), ctx: CallContext = Depends(call_context)):
-    return store.create_label(body, ctx)
+async def create_label(request: Request, body: LabelRequest, ctx: CallContext = Depends(call_context)):
+    return _store(request).create_label(body, ctx)
 
 
 @router.get("/labels", response_model=list[Label], summary="Labels, optionally for one RMA")
-def list_labels(rma_id: Annotated[str | None, Query()] = None, store: CarrierStore = Depends(_store)):
-    return store.find_labels(rma_id)
+async def list_labels(request: Request, rma_id: Annotated[str | None, Query()] = None):
+    return _store(request).find_labels(rma_id)
 
 
 @router.get("/labels/{label_id}", response_model=Label, summary="One label")
-def get_label(label_id: str, store: CarrierStore = Depends(_store)):
-    return store.label(label_id)
+async def get_label(request: Request, label_id: str):
+    return _store(request).label(label_id)
 
 
 @router.get("/trackers/{tracking_code}", response_model=Tracker, summary="Tracking status and scan history of a parcel")
-def get_tracker(tracking_code: str, store: CarrierStore = Depends(_store)):
-    return store.tracker(tracking_code)
+async def get_tracker(request: Request, tracking_code: str):
+    return _store(request).tracker(tracking_code)
 
 
 def credentials(seed: int) -> Credentials:

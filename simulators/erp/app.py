@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Depends, Form, Query, Request
 
 from simulators.clock import Clock
 from simulators.domain import AccountStatus, Category, StockStatus
@@ -29,6 +29,7 @@ from simulators.fakekit.app import build_app, call_context
 from simulators.fakekit.auth import Credentials, derive_secret
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.problems import invalid
+from simulators.fakekit.routes import fake_router
 from simulators.fakekit.system import FakeSystem
 from simulators.seed import Customer, Item, MasterData, Site, Vendor, master_data
 
@@ -36,11 +37,11 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many rows"
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Skip this many rows first")]
 Filter = Annotated[str | None, Query(max_length=100)]
 
-auth_router = APIRouter(tags=["auth"])
-master_router = APIRouter(tags=["master data"])
-orders_router = APIRouter(tags=["sales orders"])
-returns_router = APIRouter(tags=["returns and credits"])
-stock_router = APIRouter(tags=["inventory"])
+auth_router = fake_router(tags=["auth"])
+master_router = fake_router(tags=["master data"])
+orders_router = fake_router(tags=["sales orders"])
+returns_router = fake_router(tags=["returns and credits"])
+stock_router = fake_router(tags=["inventory"])
 
 
 def _store(request: Request) -> ErpStore:
@@ -63,7 +64,7 @@ def _basic(authorization: str | None) -> tuple[str | None, str | None]:
 
 
 @auth_router.post("/oauth/token", response_model=TokenResponse, status_code=200, summary="OAuth2 client credentials: get an access token")
-def token(
+async def token(
     request: Request,
     grant_type: Annotated[str | None, Form(max_length=100, examples=["client_credentials"])] = None,
     client_id: Annotated[str | None, Form(max_length=200)] = None,
@@ -86,122 +87,122 @@ def token(
 
 
 @master_router.get("/customers", response_model=list[Customer], summary="Customers, optionally by account status")
-def list_customers(account_status: AccountStatus | None = None, limit: Limit = 100, offset: Offset = 0, store: ErpStore = Depends(_store)):
-    rows = (c for c in store.master.customers.values() if account_status is None or c.account_status is account_status)
+async def list_customers(request: Request, account_status: AccountStatus | None = None, limit: Limit = 100, offset: Offset = 0):
+    rows = (c for c in _store(request).master.customers.values() if account_status is None or c.account_status is account_status)
     return page(rows, limit, offset)
 
 
 @master_router.get("/customers/{customer_id}", response_model=Customer, summary="One customer, with account status (active or on_hold)")
-def get_customer(customer_id: str, store: ErpStore = Depends(_store)):
-    return store.customer(customer_id)
+async def get_customer(request: Request, customer_id: str):
+    return _store(request).customer(customer_id)
 
 
 @master_router.get("/items", response_model=list[Item], summary="Items (SKUs), optionally by category or vendor")
-def list_items(category: Category | None = None, vendor_id: Filter = None, limit: Limit = 100, offset: Offset = 0, store: ErpStore = Depends(_store)):
+async def list_items(request: Request, category: Category | None = None, vendor_id: Filter = None, limit: Limit = 100, offset: Offset = 0):
     rows = (
-        i for i in store.master.items.values()
+        i for i in _store(request).master.items.values()
         if (category is None or i.category is category) and (vendor_id is None or i.vendor_id == vendor_id)
     )
     return page(rows, limit, offset)
 
 
 @master_router.get("/items/{item_id}", response_model=Item, summary="One item: price, category, vendor, serial control")
-def get_item(item_id: str, store: ErpStore = Depends(_store)):
-    return store.item(item_id)
+async def get_item(request: Request, item_id: str):
+    return _store(request).item(item_id)
 
 
 @master_router.get("/sites", response_model=list[Site], summary="Warehouses")
-def list_sites(limit: Limit = 100, offset: Offset = 0, store: ErpStore = Depends(_store)):
-    return page(store.sites(), limit, offset)
+async def list_sites(request: Request, limit: Limit = 100, offset: Offset = 0):
+    return page(_store(request).sites(), limit, offset)
 
 
 @master_router.get("/vendors/{vendor_id}", response_model=Vendor, summary="One vendor (supplier)")
-def get_vendor(vendor_id: str, store: ErpStore = Depends(_store)):
-    return store.vendor(vendor_id)
+async def get_vendor(request: Request, vendor_id: str):
+    return _store(request).vendor(vendor_id)
 
 
 # --- sales orders -----------------------------------------------------------------------
 
 
 @orders_router.get("/sales-orders", response_model=list[ErpSalesOrder], summary="Sales orders, by customer or by the RMA they replace")
-def list_orders(customer_id: Filter = None, replacement_for: Filter = None, limit: Limit = 100, offset: Offset = 0, store: ErpStore = Depends(_store)):
-    return page(store.find_orders(customer_id, replacement_for), limit, offset)
+async def list_orders(request: Request, customer_id: Filter = None, replacement_for: Filter = None, limit: Limit = 100, offset: Offset = 0):
+    return page(_store(request).find_orders(customer_id, replacement_for), limit, offset)
 
 
 @orders_router.get("/sales-orders/{order_id}", response_model=ErpSalesOrder, summary="One sales order with its lines and delivery date")
-def get_order(order_id: str, store: ErpStore = Depends(_store)):
-    return store.sales_order(order_id)
+async def get_order(request: Request, order_id: str):
+    return _store(request).sales_order(order_id)
 
 
 @orders_router.post("/sales-orders", response_model=ErpSalesOrder, status_code=201, summary="Create a replacement order (exchange) at zero price")
-def create_order(body: ReplacementOrderRequest, store: ErpStore = Depends(_store), ctx: CallContext = Depends(call_context)):
-    return store.create_replacement_order(body, ctx)
+async def create_order(request: Request, body: ReplacementOrderRequest, ctx: CallContext = Depends(call_context)):
+    return _store(request).create_replacement_order(body, ctx)
 
 
 # --- returns and credits ----------------------------------------------------------------
 
 
 @returns_router.post("/return-authorizations", response_model=ReturnAuthorization, status_code=201, summary="Authorize a return against a sales order (not deduplicated)")
-def create_rma(body: RmaRequest, store: ErpStore = Depends(_store), ctx: CallContext = Depends(call_context)):
-    return store.create_rma(body, ctx)
+async def create_rma(request: Request, body: RmaRequest, ctx: CallContext = Depends(call_context)):
+    return _store(request).create_rma(body, ctx)
 
 
 @returns_router.get("/return-authorizations", response_model=list[ReturnAuthorization], summary="RMAs, by order or by the portal's return id")
-def list_rmas(sales_order_id: Filter = None, external_reference: Filter = None, limit: Limit = 100, offset: Offset = 0, store: ErpStore = Depends(_store)):
-    return page(store.find_rmas(sales_order_id, external_reference), limit, offset)
+async def list_rmas(request: Request, sales_order_id: Filter = None, external_reference: Filter = None, limit: Limit = 100, offset: Offset = 0):
+    return page(_store(request).find_rmas(sales_order_id, external_reference), limit, offset)
 
 
 @returns_router.get("/return-authorizations/{rma_id}", response_model=ReturnAuthorization, summary="One RMA")
-def get_rma(rma_id: str, store: ErpStore = Depends(_store)):
-    return store.rma(rma_id)
+async def get_rma(request: Request, rma_id: str):
+    return _store(request).rma(rma_id)
 
 
 @returns_router.post("/credit-memos", response_model=CreditMemo, status_code=201, summary="Post a credit memo (refund) against an RMA (not deduplicated)")
-def create_credit_memo(body: CreditMemoRequest, store: ErpStore = Depends(_store), ctx: CallContext = Depends(call_context)):
-    return store.create_credit_memo(body, ctx)
+async def create_credit_memo(request: Request, body: CreditMemoRequest, ctx: CallContext = Depends(call_context)):
+    return _store(request).create_credit_memo(body, ctx)
 
 
 @returns_router.get("/credit-memos", response_model=list[CreditMemo], summary="Credit memos, by RMA or customer")
-def list_credit_memos(return_authorization_id: Filter = None, customer_id: Filter = None, limit: Limit = 100, offset: Offset = 0, store: ErpStore = Depends(_store)):
-    return page(store.find_credit_memos(return_authorization_id, customer_id), limit, offset)
+async def list_credit_memos(request: Request, return_authorization_id: Filter = None, customer_id: Filter = None, limit: Limit = 100, offset: Offset = 0):
+    return page(_store(request).find_credit_memos(return_authorization_id, customer_id), limit, offset)
 
 
 @returns_router.get("/credit-memos/{memo_id}", response_model=CreditMemo, summary="One credit memo")
-def get_credit_memo(memo_id: str, store: ErpStore = Depends(_store)):
-    return store.credit_memo(memo_id)
+async def get_credit_memo(request: Request, memo_id: str):
+    return _store(request).credit_memo(memo_id)
 
 
 @returns_router.post("/supplier-claims", response_model=SupplierClaim, status_code=201, summary="Claim returned items back from their vendor (not deduplicated)")
-def create_claim(body: SupplierClaimRequest, store: ErpStore = Depends(_store), ctx: CallContext = Depends(call_context)):
-    return store.create_claim(body, ctx)
+async def create_claim(request: Request, body: SupplierClaimRequest, ctx: CallContext = Depends(call_context)):
+    return _store(request).create_claim(body, ctx)
 
 
 @returns_router.get("/supplier-claims", response_model=list[SupplierClaim], summary="Supplier claims, by RMA")
-def list_claims(return_authorization_id: Filter = None, limit: Limit = 100, offset: Offset = 0, store: ErpStore = Depends(_store)):
-    return page(store.find_claims(return_authorization_id), limit, offset)
+async def list_claims(request: Request, return_authorization_id: Filter = None, limit: Limit = 100, offset: Offset = 0):
+    return page(_store(request).find_claims(return_authorization_id), limit, offset)
 
 
 @returns_router.get("/supplier-claims/{claim_id}", response_model=SupplierClaim, summary="One supplier claim")
-def get_claim(claim_id: str, store: ErpStore = Depends(_store)):
-    return store.claim(claim_id)
+async def get_claim(request: Request, claim_id: str):
+    return _store(request).claim(claim_id)
 
 
 # --- inventory --------------------------------------------------------------------------
 
 
 @stock_router.get("/inventory", response_model=list[InventoryBalance], summary="Stock balances by item, site and stock status")
-def list_inventory(item_id: Filter = None, site_id: Filter = None, stock_status: StockStatus | None = None, limit: Limit = 100, offset: Offset = 0, store: ErpStore = Depends(_store)):
-    return page(store.find_balances(item_id, site_id, stock_status), limit, offset)
+async def list_inventory(request: Request, item_id: Filter = None, site_id: Filter = None, stock_status: StockStatus | None = None, limit: Limit = 100, offset: Offset = 0):
+    return page(_store(request).find_balances(item_id, site_id, stock_status), limit, offset)
 
 
 @stock_router.post("/inventory-adjustments", response_model=InventoryAdjustment, status_code=201, summary="Move stock in or out of a status (not deduplicated)")
-def create_adjustment(body: AdjustmentRequest, store: ErpStore = Depends(_store), ctx: CallContext = Depends(call_context)):
-    return store.adjust(body, ctx)
+async def create_adjustment(request: Request, body: AdjustmentRequest, ctx: CallContext = Depends(call_context)):
+    return _store(request).adjust(body, ctx)
 
 
 @stock_router.get("/inventory-adjustments", response_model=list[InventoryAdjustment], summary="Inventory adjustments, by RMA, item or site")
-def list_adjustments(return_authorization_id: Filter = None, item_id: Filter = None, site_id: Filter = None, limit: Limit = 100, offset: Offset = 0, store: ErpStore = Depends(_store)):
-    return page(store.find_adjustments(return_authorization_id, item_id, site_id), limit, offset)
+async def list_adjustments(request: Request, return_authorization_id: Filter = None, item_id: Filter = None, site_id: Filter = None, limit: Limit = 100, offset: Offset = 0):
+    return page(_store(request).find_adjustments(return_authorization_id, item_id, site_id), limit, offset)
 
 
 def credentials(seed: int) -> Credentials:

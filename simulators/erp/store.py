@@ -36,7 +36,15 @@ from simulators.erp.models import (
 )
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.problems import invalid, not_found
-from simulators.seed import Customer, Item, MasterData, OrderLine, SalesOrder, Site, Vendor
+from simulators.seed import (
+    Customer,
+    Item,
+    MasterData,
+    OrderLine,
+    SalesOrder,
+    Site,
+    Vendor,
+)
 
 T = TypeVar("T")
 MAX_INITIAL_AVAILABLE = 200

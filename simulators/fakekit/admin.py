@@ -32,7 +32,7 @@ def admin_router() -> APIRouter:
     router = APIRouter(prefix="/__admin", tags=["admin"])
 
     @router.get("/journal", response_model=JournalPage, summary="Requests received, oldest first")
-    def journal(
+    async def journal(
         request: Request,
         method: str | None = None,
         path: Annotated[str | None, Query(description="Path prefix, or a glob when it has * ? [")] = None,
@@ -51,34 +51,34 @@ def admin_router() -> APIRouter:
         return JournalPage(entries=j.find(query, include_spilled=include_spilled), in_memory=len(j), spilled=j.spilled)
 
     @router.get("/journal/summary", response_model=list[JournalSummaryRow], summary="Request counts by route and status, evicted entries included")
-    def journal_summary(request: Request):
+    async def journal_summary(request: Request):
         return request.app.state.system.journal.summary_rows()
 
     @router.get("/state", summary="Everything this system holds")
-    def state(request: Request) -> dict[str, Any]:
+    async def state(request: Request) -> dict[str, Any]:
         return request.app.state.system.store.snapshot()
 
     @router.post("/reset", status_code=204, summary="Back to the seeded state: store, journal, faults, tokens, keys")
-    def reset(request: Request) -> Response:
+    async def reset(request: Request) -> Response:
         request.app.state.system.reset()
         return Response(status_code=204)
 
     @router.get("/faults", response_model=list[FaultRule], summary="Active fault rules, with match and fire counts")
-    def faults(request: Request):
+    async def faults(request: Request):
         return list(request.app.state.system.hooks.rules.values())
 
     @router.post("/faults", response_model=FaultRule, status_code=201, summary="Add a fault rule")
-    def add_fault(request: Request, spec: FaultRuleSpec):
+    async def add_fault(request: Request, spec: FaultRuleSpec):
         return request.app.state.system.hooks.add(spec)
 
     @router.delete("/faults/{rule_id}", status_code=204, summary="Remove one fault rule")
-    def remove_fault(request: Request, rule_id: str) -> Response:
+    async def remove_fault(request: Request, rule_id: str) -> Response:
         if not request.app.state.system.hooks.remove(rule_id):
             raise not_found("fault rule", rule_id)
         return Response(status_code=204)
 
     @router.delete("/faults", status_code=204, summary="Remove every fault rule (heal)")
-    def clear_faults(request: Request) -> Response:
+    async def clear_faults(request: Request) -> Response:
         request.app.state.system.hooks.clear()
         return Response(status_code=204)
 

@@ -1,6 +1,6 @@
 """The ASGI layer every fake runs its API behind; the order of the steps is the point.
 
-    journal -> rejecting faults -> auth -> idempotency -> latency -> handler -> lost response
+    journal -> rejecting faults -> auth -> query check -> idempotency -> latency -> handler -> lost response
 
 - Rejecting faults (outage, 5xx, 429s, token expiry) come first: a system that is down does
   not look at your token.
@@ -25,6 +25,7 @@ from simulators.fakekit.journal import clip_body
 from simulators.fakekit.problems import Problem
 
 if TYPE_CHECKING:
+    from simulators.fakekit.routes import RouteTable
     from simulators.fakekit.system import FakeSystem
 
 EXEMPT_PREFIXES = ("/__admin", "/docs", "/redoc", "/openapi.json", "/healthz")
@@ -104,9 +105,10 @@ class _Buffer:
 
 
 class FakePipeline:
-    def __init__(self, app, system: FakeSystem) -> None:
+    def __init__(self, app, system: FakeSystem, routes: RouteTable) -> None:
         self.app = app
         self.system = system
+        self.routes = routes
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(EXEMPT_PREFIXES):
@@ -131,7 +133,7 @@ class FakePipeline:
             route = scope.get("route")
             system.journal.record(
                 {
-                    "at": at.isoformat(),
+                    "at": at,
                     "method": method,
                     "path": path,
                     "query": scope["query_string"].decode("latin-1"),
@@ -160,6 +162,8 @@ class FakePipeline:
         try:
             if path not in system.public_paths:
                 ctx.principal = system.auth.authenticate(authorization)
+            if scope["query_string"]:
+                self.routes.check_query(method, path, scope["query_string"])
             key = ctx.idempotency_key if method == "POST" else None
             stored = system.idempotency.begin(ctx.principal or "", key, fingerprint(method, path, body)) if key is not None else None
         except Problem as problem:
@@ -171,12 +175,13 @@ class FakePipeline:
             await send({"type": "http.response.body", "body": stored.body, "more_body": False})
             return
 
-        delay = system.hooks.latency_s(method, path)
+        hooks = system.hooks
+        delay = hooks.latency_s(method, path) if hooks.rules else 0
         if delay:
             outcome["latency_ms"] = round(delay * 1000)
             await asyncio.sleep(delay)
 
-        may_lose = system.hooks.may_lose()
+        may_lose = hooks.may_lose() if hooks.rules else False
         if key is None and not may_lose:
             await self.app(scope, receive, send)
             return
@@ -189,7 +194,7 @@ class FakePipeline:
             raise
         if key is not None:
             system.idempotency.complete(ctx.principal or "", key, held.start["status"], held.start.get("headers", []), bytes(held.body))
-        rule = system.hooks.lose(method, path) if may_lose else None
+        rule = hooks.lose(method, path) if may_lose else None
         if rule is None:
             await held.flush(send)
             return

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 
 from simulators.clock import Clock
 from simulators.domain import ReturnStatus
 from simulators.fakekit.app import build_app, call_context
 from simulators.fakekit.auth import Credentials, derive_secret
 from simulators.fakekit.pipeline import CallContext
+from simulators.fakekit.routes import fake_router
 from simulators.fakekit.system import FakeSystem
-from simulators.returns_portal.store import PortalReturn, ReturnRequest, ReturnsPortalStore, ReturnUpdate, StatusChange
+from simulators.returns_portal.store import (
+    PortalReturn,
+    ReturnRequest,
+    ReturnsPortalStore,
+    ReturnUpdate,
+    StatusChange,
+)
 from simulators.seed import MasterData, ReturnPolicy, SalesOrder, master_data
 
-
-customer_router = APIRouter(tags=["customer side"])
-integration_router = APIRouter(tags=["integration side"])
+customer_router = fake_router(tags=["customer side"])
+integration_router = fake_router(tags=["integration side"])
 
 
 def _store(request: Request) -> ReturnsPortalStore:
@@ -25,8 +31,8 @@ def _store(request: Request) -> ReturnsPortalStore:
 
 
 @customer_router.post("/returns", response_model=PortalReturn, status_code=201, summary="Start a return for delivered order lines")
-def create_return(body: ReturnRequest, store: ReturnsPortalStore = Depends(_store), ctx: CallContext = Depends(call_context)):
-    return store.create_return(body, ctx)
+async def create_return(request: Request, body: ReturnRequest, ctx: CallContext = Depends(call_context)):
+    return _store(request).create_return(body, ctx)
 
 
 @customer_router.post(
@@ -35,24 +41,24 @@ def create_return(body: ReturnRequest, store: ReturnsPortalStore = Depends(_stor
     status_code=200,
     summary="The customer cancels a requested or approved return (409 otherwise)",
 )
-def cancel_return(return_id: str, store: ReturnsPortalStore = Depends(_store), ctx: CallContext = Depends(call_context)):
-    return store.cancel(return_id, ctx)
+async def cancel_return(request: Request, return_id: str, ctx: CallContext = Depends(call_context)):
+    return _store(request).cancel(return_id, ctx)
 
 
 @integration_router.get("/returns", response_model=list[PortalReturn], status_code=200, summary="Returns, oldest first, optionally filtered")
-def list_returns(
+async def list_returns(
+    request: Request,
     status: Annotated[ReturnStatus | None, Query()] = None,
     order_id: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[str | None, Query(max_length=100, description="Only returns with an id after this one (paging)")] = None,
-    store: ReturnsPortalStore = Depends(_store),
 ):
-    return store.find(status, order_id, limit, after)
+    return _store(request).find(status, order_id, limit, after)
 
 
 @integration_router.get("/returns/{return_id}", response_model=PortalReturn, status_code=200, summary="One return")
-def get_return(return_id: str, store: ReturnsPortalStore = Depends(_store)):
-    return store.get(return_id)
+async def get_return(request: Request, return_id: str):
+    return _store(request).get(return_id)
 
 
 @integration_router.get(
@@ -61,8 +67,8 @@ def get_return(return_id: str, store: ReturnsPortalStore = Depends(_store)):
     status_code=200,
     summary="Every status change of a return: from, to, at, caller, correlation id",
 )
-def get_history(return_id: str, store: ReturnsPortalStore = Depends(_store)):
-    return store.status_history(return_id)
+async def get_history(request: Request, return_id: str):
+    return _store(request).status_history(return_id)
 
 
 @integration_router.patch(
@@ -71,20 +77,21 @@ def get_history(return_id: str, store: ReturnsPortalStore = Depends(_store)):
     status_code=200,
     summary="Move a return to a status (any move is accepted and recorded, regressions included)",
 )
-def update_return(
-    return_id: str, body: ReturnUpdate, store: ReturnsPortalStore = Depends(_store), ctx: CallContext = Depends(call_context)
+async def update_return(
+    request: Request,
+    return_id: str, body: ReturnUpdate, ctx: CallContext = Depends(call_context)
 ):
-    return store.update(return_id, body, ctx)
+    return _store(request).update(return_id, body, ctx)
 
 
 @integration_router.get("/policy", response_model=ReturnPolicy, status_code=200, summary="The merchant's published return policy")
-def get_policy(store: ReturnsPortalStore = Depends(_store)):
-    return store.policy()
+async def get_policy(request: Request):
+    return _store(request).policy()
 
 
 @integration_router.get("/orders/{order_id}", response_model=SalesOrder, status_code=200, summary="The portal's copy of an order (the ERP's order)")
-def get_order(order_id: str, store: ReturnsPortalStore = Depends(_store)):
-    return store.order(order_id)
+async def get_order(request: Request, order_id: str):
+    return _store(request).order(order_id)
 
 
 def credentials(seed: int) -> Credentials:

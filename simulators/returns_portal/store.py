@@ -9,7 +9,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulators.clock import Clock
-from simulators.domain import STATUS_RANK, IdSequence, Money, Resolution, ReturnReason, ReturnStatus
+from simulators.domain import (
+    STATUS_RANK,
+    IdSequence,
+    Money,
+    Resolution,
+    ReturnReason,
+    ReturnStatus,
+)
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.problems import Problem, invalid, not_found
 from simulators.seed import MasterData, ReturnPolicy, SalesOrder
