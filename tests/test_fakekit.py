@@ -275,3 +275,30 @@ def test_unknown_or_repeated_query_parameters_are_refused(carrier):
     assert "rma_id" in r.json()["errors"][0]["message"]
     r = carrier.get("/labels?rma_id=RMA-1&rma_id=RMA-2")
     assert r.status_code == 422 and "more than once" in r.json()["detail"]
+
+
+def test_token_expiry_fault_expires_the_callers_token_and_a_new_one_works():
+    from simulators.erp.app import create_app as erp_app
+
+    app = erp_app(seed=1)
+    client = api_client(app)
+    add_fault(client, kind="token_expiry", path="/sales-orders/*", first_n=1)
+    r = client.get("/sales-orders/SO-000001")
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["www-authenticate"]
+    assert "expired" in r.json()["detail"]
+    assert client.get("/customers").status_code == 401  # the token stays expired
+    assert api_client(app).get("/sales-orders/SO-000001").status_code == 200  # a fresh token works
+
+
+def test_idempotency_keys_expire_after_24_hours_and_are_bounded_in_number():
+    from simulators.fakekit.idempotency import IdempotencyStore
+
+    clock = ManualClock()
+    store = IdempotencyStore(clock, max_keys=3)
+    for key in "abcd":
+        assert store.begin("p", key, "print") is None
+        store.complete("p", key, 201, [], b"{}")
+    assert len(store) == 3  # the oldest key ("a") made room
+    assert store.begin("p", "a", "print") is None  # forgotten, so executed again
+    clock.advance(24 * 3600 + 1)
+    assert store.begin("p", "b", "print") is None and len(store) == 1
