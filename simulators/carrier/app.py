@@ -8,12 +8,11 @@ from fastapi import Depends, Query, Request
 
 from simulators.carrier.store import CarrierStore, Label, LabelRequest, Tracker
 from simulators.clock import Clock
-from simulators.fakekit.app import build_app, call_context
+from simulators.fakekit.app import call_context, create_fake
 from simulators.fakekit.auth import Credentials, derive_secret
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.routes import fake_router
-from simulators.fakekit.system import FakeSystem
-from simulators.seed import MasterData, master_data
+from simulators.seed import MasterData
 
 router = fake_router(tags=["labels and tracking"])
 
@@ -47,14 +46,11 @@ def credentials(seed: int) -> Credentials:
 
 
 def create_app(seed: int = 0, *, master: MasterData | None = None, clock: Clock | None = None, **system_options):
-    master = master or master_data(seed)
-    system = FakeSystem("carrier", master, None, credentials(master.config.seed), clock=clock, **system_options)
-    system.store = CarrierStore(master, system.clock)
-    return build_app(
-        system,
+    return create_fake(
+        "carrier", CarrierStore, credentials, seed=seed, master=master, clock=clock,
         title="Fake carrier",
         description="Return labels and parcel tracking, shaped after EasyPost and Shippo. "
         "Authenticate with `Authorization: Bearer <API key>`.",
         routers=[router],
-        security={"apiKey": {"type": "http", "scheme": "bearer"}},
+        **system_options,
     )

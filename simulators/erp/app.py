@@ -25,13 +25,12 @@ from simulators.erp.models import (
     TokenResponse,
 )
 from simulators.erp.store import ErpStore, page
-from simulators.fakekit.app import build_app, call_context
+from simulators.fakekit.app import call_context, create_fake
 from simulators.fakekit.auth import Credentials, derive_secret
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.problems import invalid
 from simulators.fakekit.routes import fake_router
-from simulators.fakekit.system import FakeSystem
-from simulators.seed import Customer, Item, MasterData, Site, Vendor, master_data
+from simulators.seed import Customer, Item, MasterData, Site, Vendor
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many rows")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Skip this many rows first")]
@@ -210,14 +209,8 @@ def credentials(seed: int) -> Credentials:
 
 
 def create_app(seed: int = 0, *, master: MasterData | None = None, clock: Clock | None = None, **system_options):
-    master = master or master_data(seed)
-    system = FakeSystem(
-        "erp", master, None, credentials(master.config.seed), clock=clock,
-        public_paths=frozenset({"/oauth/token"}), **system_options,
-    )
-    system.store = ErpStore(master, system.clock)
-    return build_app(
-        system,
+    return create_fake(
+        "erp", ErpStore, credentials, seed=seed, master=master, clock=clock,
         title="Fake ERP",
         description="System of record for returns, shaped loosely after NetSuite, S/4HANA and Dynamics 365: "
         "customers, items, sales orders, return authorizations, credit memos, inventory, supplier claims. "
@@ -226,4 +219,6 @@ def create_app(seed: int = 0, *, master: MasterData | None = None, clock: Clock 
         "`Idempotency-Key` header on every POST to make retries safe.",
         routers=[auth_router, master_router, orders_router, returns_router, stock_router],
         security={"oauth2": {"type": "oauth2", "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {}}}}},
+        public_paths=frozenset({"/oauth/token"}),
+        **system_options,
     )

@@ -54,15 +54,6 @@ def page(rows: Iterable[T], limit: int, offset: int = 0) -> list[T]:
     return list(islice(rows, offset, offset + limit))
 
 
-def _stamp(ctx: CallContext, clock: Clock) -> dict[str, Any]:
-    return {
-        "created_at": clock.now(),
-        "created_by": ctx.principal,
-        "correlation_id": ctx.correlation_id,
-        "idempotency_key": ctx.idempotency_key,
-    }
-
-
 def _unique_lines(numbers: list[Any], field: str) -> None:
     seen: set[Any] = set()
     for i, n in enumerate(numbers):
@@ -168,7 +159,7 @@ class ErpStore:
             ],
             order_type="replacement",
             replacement_for=req.replacement_for,
-            **_stamp(ctx, self.clock),
+            **ctx.stamp(self.clock),
         )
         self.orders[order_id] = order
         return order
@@ -200,7 +191,7 @@ class ErpStore:
             external_reference=req.external_reference,
             currency=order.currency,
             lines=lines,
-            **_stamp(ctx, self.clock),
+            **ctx.stamp(self.clock),
         )
         self.rmas[rma.id] = rma
         return rma
@@ -256,7 +247,7 @@ class ErpStore:
             lines=lines,
             total=Money(amount=sum(l.amount.amount for l in lines), currency=rma.currency),
             memo=req.memo,
-            **_stamp(ctx, self.clock),
+            **ctx.stamp(self.clock),
         )
         self.credit_memos[memo.id] = memo
         return memo
@@ -302,7 +293,7 @@ class ErpStore:
             reason=req.reason,
             return_authorization_id=req.return_authorization_id,
             balance_after=after,
-            **_stamp(ctx, self.clock),
+            **ctx.stamp(self.clock),
         )
         self.balances[key] = after
         self.adjustments[adjustment.id] = adjustment
@@ -338,7 +329,7 @@ class ErpStore:
             lines=req.lines,
             total=Money(amount=sum(amounts), currency=rma.currency) if amounts else None,
             reason=req.reason,
-            **_stamp(ctx, self.clock),
+            **ctx.stamp(self.clock),
         )
         self.claims[claim.id] = claim
         return claim

@@ -3,7 +3,7 @@ and an OpenAPI description that tells the truth about auth and error responses."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -11,7 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from simulators.clock import Clock
 from simulators.fakekit.admin import admin_router
+from simulators.fakekit.auth import Credentials
 from simulators.fakekit.pipeline import EXEMPT_PREFIXES, CallContext, FakePipeline
 from simulators.fakekit.problems import (
     PROBLEM_MEDIA_TYPE,
@@ -20,7 +22,8 @@ from simulators.fakekit.problems import (
     ProblemDetails,
 )
 from simulators.fakekit.routes import RouteTable
-from simulators.fakekit.system import FakeSystem
+from simulators.fakekit.system import FakeSystem, Store
+from simulators.seed import MasterData, master_data
 
 # Statuses any operation behind the pipeline can answer, whatever its handler does.
 _ERROR_STATUSES = {
@@ -62,6 +65,33 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
         errors.append(FieldError(field=_field_path(err.get("loc", ())), message=err.get("msg", "invalid")))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
     return Problem(422, "invalid-request", detail, title="Request is invalid", errors=errors)
+
+
+API_KEY_SECURITY = {"apiKey": {"type": "http", "scheme": "bearer"}}
+
+
+def create_fake(
+    name: str,
+    store_factory: Callable[[MasterData, Clock], Store],
+    credentials: Callable[[int], Credentials],
+    *,
+    seed: int,
+    master: MasterData | None,
+    clock: Clock | None,
+    title: str,
+    description: str,
+    routers: list[APIRouter],
+    security: dict = API_KEY_SECURITY,
+    public_paths: frozenset[str] = frozenset(),
+    **system_options,
+) -> FastAPI:
+    """The app of one fake system, on the master data of ``seed`` unless ``master`` is given."""
+    master = master or master_data(seed)
+    system = FakeSystem(
+        name, master, store_factory, credentials(master.config.seed),
+        clock=clock, public_paths=public_paths, **system_options,
+    )
+    return build_app(system, title=title, description=description, routers=routers, security=security)
 
 
 def build_app(system: FakeSystem, *, title: str, description: str, routers: list[APIRouter], security: dict) -> FastAPI:

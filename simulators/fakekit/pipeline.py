@@ -25,6 +25,7 @@ from simulators.fakekit.journal import clip_body
 from simulators.fakekit.problems import Problem
 
 if TYPE_CHECKING:
+    from simulators.clock import Clock
     from simulators.fakekit.routes import RouteTable
     from simulators.fakekit.system import FakeSystem
 
@@ -39,6 +40,15 @@ class CallContext:
     principal: str | None
     correlation_id: str | None
     idempotency_key: str | None
+
+    def stamp(self, clock: Clock) -> dict[str, Any]:
+        """The fields every created document records, for the oracle to reconcile against."""
+        return {
+            "created_at": clock.now(),
+            "created_by": self.principal,
+            "correlation_id": self.correlation_id,
+            "idempotency_key": self.idempotency_key,
+        }
 
 
 async def _read_body(receive) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,7 +27,7 @@ class FakeSystem:
         self,
         name: str,
         master: MasterData,
-        store: Store,
+        store_factory: Callable[[MasterData, Clock], Store],
         credentials: Credentials,
         *,
         clock: Clock | None = None,
@@ -36,9 +37,9 @@ class FakeSystem:
     ) -> None:
         self.name = name
         self.master = master
-        self.store = store
         self.credentials = credentials
         self.clock = clock or WallClock(master.config.epoch)
+        self.store = store_factory(master, self.clock)
         self.public_paths = public_paths
         seed = master.config.seed
         self.journal = Journal(journal_capacity, spill_dir / f"{name}-journal.jsonl" if spill_dir else None)

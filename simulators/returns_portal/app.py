@@ -8,11 +8,10 @@ from fastapi import Depends, Query, Request
 
 from simulators.clock import Clock
 from simulators.domain import ReturnStatus
-from simulators.fakekit.app import build_app, call_context
+from simulators.fakekit.app import call_context, create_fake
 from simulators.fakekit.auth import Credentials, derive_secret
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.routes import fake_router
-from simulators.fakekit.system import FakeSystem
 from simulators.returns_portal.store import (
     PortalReturn,
     ReturnRequest,
@@ -20,7 +19,7 @@ from simulators.returns_portal.store import (
     ReturnUpdate,
     StatusChange,
 )
-from simulators.seed import MasterData, ReturnPolicy, SalesOrder, master_data
+from simulators.seed import MasterData, ReturnPolicy, SalesOrder
 
 customer_router = fake_router(tags=["customer side"])
 integration_router = fake_router(tags=["integration side"])
@@ -99,16 +98,13 @@ def credentials(seed: int) -> Credentials:
 
 
 def create_app(seed: int = 0, *, master: MasterData | None = None, clock: Clock | None = None, **system_options):
-    master = master or master_data(seed)
-    system = FakeSystem("returns_portal", master, None, credentials(master.config.seed), clock=clock, **system_options)
-    system.store = ReturnsPortalStore(master, system.clock)
-    return build_app(
-        system,
+    return create_fake(
+        "returns_portal", ReturnsPortalStore, credentials, seed=seed, master=master, clock=clock,
         title="Fake returns portal",
         description="The returns SaaS shoppers start returns in, shaped after Loop, AfterShip and Narvar: "
         "a customer side that creates and cancels returns, and an integration side that reads them, "
         "reads the policy and moves returns through their statuses. "
         "Authenticate with `Authorization: Bearer <API key>`.",
         routers=[customer_router, integration_router],
-        security={"apiKey": {"type": "http", "scheme": "bearer"}},
+        **system_options,
     )

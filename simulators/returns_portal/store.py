@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -17,11 +16,10 @@ from simulators.domain import (
     ReturnReason,
     ReturnStatus,
 )
+from simulators.fakekit.announcer import Announcer
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.problems import Problem, invalid, not_found
 from simulators.seed import MasterData, ReturnPolicy, SalesOrder
-
-Listener = Callable[[str, dict[str, Any]], None]
 
 Ref = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -131,23 +129,17 @@ class StatusChange(BaseModel):
 _CUSTOMER = CallContext(principal="customer", correlation_id=None, idempotency_key=None)
 
 
-class ReturnsPortalStore:
+class ReturnsPortalStore(Announcer):
     def __init__(self, master: MasterData, clock: Clock) -> None:
         self.master = master
         self.clock = clock
-        # Announced facts (return.created, return.cancelled); kept across reset.
-        self.listeners: list[Listener] = []
+        super().__init__()
         self.reset()
 
     def reset(self) -> None:
         self._ids = IdSequence("RET")
         self.returns: dict[str, PortalReturn] = {}
         self.history: dict[str, list[StatusChange]] = {}
-
-    def _emit(self, event_type: str, ret: PortalReturn, **extra: Any) -> None:
-        data = {**ret.model_dump(mode="json"), **extra}
-        for listener in list(self.listeners):
-            listener(event_type, data)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -256,7 +248,7 @@ class ReturnsPortalStore:
         )
         self.returns[ret.id] = ret
         self.history[ret.id] = [self._change(ret.id, None, ret.status, now, ctx, "customer", [], None)]
-        self._emit("return.created", ret)
+        self.announce("return.created", ret)
         return ret
 
     def cancel(self, return_id: str, ctx: CallContext | None = None) -> PortalReturn:
@@ -314,7 +306,7 @@ class ReturnsPortalStore:
         self.history[ret.id].append(self._change(ret.id, before, to, now, ctx, source, sorted(fields), note))
         if to == ReturnStatus.CANCELLED and before != ReturnStatus.CANCELLED:
             # The full return, plus the fields of simulators.events.ReturnCancelled and who cancelled.
-            self._emit("return.cancelled", moved, return_id=moved.id, cancelled_at=now.isoformat().replace("+00:00", "Z"), cancelled_by=source)
+            self.announce("return.cancelled", moved, return_id=moved.id, cancelled_at=now.isoformat().replace("+00:00", "Z"), cancelled_by=source)
         return moved
 
     @staticmethod

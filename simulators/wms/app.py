@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from simulators.clock import Clock
-from simulators.fakekit.app import build_app, call_context
+from simulators.fakekit.app import call_context, create_fake
 from simulators.fakekit.auth import Credentials, derive_secret
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.routes import fake_router
-from simulators.fakekit.system import FakeSystem
-from simulators.seed import MasterData, Site, master_data
+from simulators.seed import MasterData, Site
 from simulators.wms.store import (
     AsnStatus,
     ExpectedReceipt,
@@ -95,15 +94,12 @@ def credentials(seed: int) -> Credentials:
 
 
 def create_app(seed: int = 0, *, master: MasterData | None = None, clock: Clock | None = None, **system_options):
-    master = master or master_data(seed)
-    system = FakeSystem("wms", master, None, credentials(master.config.seed), clock=clock, **system_options)
-    system.store = WmsStore(master, system.clock)
-    return build_app(
-        system,
+    return create_fake(
+        "wms", WmsStore, credentials, seed=seed, master=master, clock=clock,
         title="Fake WMS",
         description="Warehouse management for returns, shaped after ShipHero and Optoro: expected receipts (ASNs) "
         "for RMAs, receipts at the dock (blind when nothing was expected) and inspections with condition, "
         "disposition, serials and lots. Authenticate with `Authorization: Bearer <API key>`.",
         routers=[asn_router, floor_router],
-        security={"apiKey": {"type": "http", "scheme": "bearer"}},
+        **system_options,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -12,11 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simulators.clock import Clock
 from simulators.domain import Condition, Disposition, IdSequence
+from simulators.fakekit.announcer import Announcer
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.problems import invalid, not_found
 from simulators.seed import MasterData, Site
-
-Listener = Callable[[str, dict[str, Any]], None]
 
 Ref = Annotated[str, Field(min_length=1, max_length=100)]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000, description="Units, at least 1")]
@@ -139,12 +137,11 @@ class Inspection(Recorded):
 _FLOOR = CallContext(principal="warehouse", correlation_id=None, idempotency_key=None)
 
 
-class WmsStore:
+class WmsStore(Announcer):
     def __init__(self, master: MasterData, clock: Clock) -> None:
         self.master = master
         self.clock = clock
-        # Announced facts (receipt.completed, inspection.completed); kept across reset.
-        self.listeners: list[Listener] = []
+        super().__init__()
         self.reset()
 
     def reset(self) -> None:
@@ -154,19 +151,6 @@ class WmsStore:
         self.expected_receipts: dict[str, ExpectedReceipt] = {}
         self.receipts: dict[str, Receipt] = {}
         self.inspections: dict[str, Inspection] = {}
-
-    def _emit(self, event_type: str, doc: BaseModel) -> None:
-        data = doc.model_dump(mode="json")
-        for listener in list(self.listeners):
-            listener(event_type, data)
-
-    def _recorded(self, ctx: CallContext) -> dict[str, Any]:
-        return {
-            "created_at": self.clock.now(),
-            "created_by": ctx.principal,
-            "correlation_id": ctx.correlation_id,
-            "idempotency_key": ctx.idempotency_key,
-        }
 
     def _check_site(self, site_id: str) -> None:
         if site_id not in self.master.sites:
@@ -225,7 +209,7 @@ class WmsStore:
         """An ASN. Not deduplicated: posting the same one twice makes two (use Idempotency-Key)."""
         self._check_site(req.site_id)
         self._check_items(req.lines)
-        recorded = self._recorded(ctx)
+        recorded = ctx.stamp(self.clock)
         asn = ExpectedReceipt(
             id=self._asn_ids.next(),
             rma_id=req.rma_id,
@@ -259,7 +243,7 @@ class WmsStore:
         self._check_site(req.site_id)
         self._check_items(req.lines)
         asn = self._match(req.site_id, req.rma_id, req.tracking_code)
-        recorded = self._recorded(ctx)
+        recorded = ctx.stamp(self.clock)
         receipt = Receipt(
             id=self._receipt_ids.next(),
             site_id=req.site_id,
@@ -283,7 +267,7 @@ class WmsStore:
                     "updated_at": recorded["created_at"],
                 }
             )
-        self._emit("receipt.completed", receipt)
+        self.announce("receipt.completed", receipt)
         return receipt
 
     def inspected_quantity(self, receipt_id: str) -> Counter[str]:
@@ -328,10 +312,10 @@ class WmsStore:
             rma_id=receipt.rma_id,
             site_id=receipt.site_id,
             lines=[InspectionLine(**l.model_dump()) for l in req.lines],
-            **self._recorded(ctx),
+            **ctx.stamp(self.clock),
         )
         self.inspections[inspection.id] = inspection
-        self._emit("inspection.completed", inspection)
+        self.announce("inspection.completed", inspection)
         return inspection
 
     def snapshot(self) -> dict[str, Any]:
