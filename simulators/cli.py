@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -67,6 +68,65 @@ def fakes(
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"cannot write {env_file}: {exc.strerror or exc}") from None
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[str, typer.Argument(help="A shipped scenario (baseline, peak-season, ...) or a path to a YAML file")],
+    out: Annotated[Path | None, typer.Option(help="Write the full event trace here, as JSON lines")] = None,
+    returns: Annotated[int | None, typer.Option(help="Stop after this many return requests", min=1)] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed", min=0)] = None,
+) -> None:
+    """Run a scenario in virtual time (no integration layer) and summarise what happened."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from simulators.model.demand import DAY
+    from simulators.scenario import ScenarioError, load
+    from simulators.world import World
+
+    try:
+        spec = load(scenario)
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+    updates = {}
+    if seed is not None:
+        updates["seed"] = seed
+    if returns is not None:
+        updates["volumes"] = spec.volumes.model_copy(update={"max_returns": returns})
+    spec = spec.model_copy(update=updates)
+    try:
+        sink = out.open("wb") if out else None
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
+    with sink or contextlib.nullcontext(), Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+        console=console, transient=True,
+    ) as bar:
+        world = World(spec, trace_sink=sink)
+        task = bar.add_task(f"simulating {spec.name}", total=spec.volumes.days * DAY, status="")
+
+        def show(w: World) -> None:
+            day = w.env.now / DAY
+            bar.update(task, completed=min(w.env.now, spec.volumes.days * DAY),
+                       status=f"day {day:5.1f}  requested {w.model.requested}  open {w.open_returns}")
+
+        world.run_virtual(progress=show)
+    _print_summary(world.summary(), out)
+
+
+def _print_summary(summary: dict, out: Path | None) -> None:
+    table = Table(title=f"{summary['scenario']} (seed {summary['seed']}): {summary['returns']} returns over {summary['simulated_days']} simulated days")
+    table.add_column("outcome")
+    table.add_column("returns", justify="right")
+    for outcome, n in summary["by_outcome"].items():
+        table.add_row(outcome, str(n))
+    console.print(table)
+    events = ", ".join(f"{k} {v}" for k, v in summary["events"].items())
+    console.print(f"Events for the integration layer: {events}")
+    peak = summary["peak_inspection_backlog"]
+    console.print(f"Peak inspection backlog: {peak['returns']} returns (day {peak['at_day']})")
+    if out:
+        console.print(f"Trace written to [bold]{out}[/]")
 
 
 def _print_fleet(fleet, env_file: Path) -> None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from simulators.clock import Clock
 from simulators.domain import IdSequence, TrackingStatus
+from simulators.fakekit.announcer import Announcer
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.problems import invalid, not_found
 from simulators.seed import Address, MasterData
@@ -60,8 +61,9 @@ class Tracker(BaseModel):
     updated_at: datetime
 
 
-class CarrierStore:
+class CarrierStore(Announcer):
     def __init__(self, master: MasterData, clock: Clock) -> None:
+        super().__init__()
         self.master = master
         self.clock = clock
         self.reset()
@@ -123,9 +125,15 @@ class CarrierStore:
         """A scan in the carrier's network (driven by the model, not by the integration layer)."""
         tracker = self.tracker(tracking_code)
         at = at or self.clock.now()
-        tracker.scans.append(Scan(status=status, message=message, location=location, occurred_at=at))
+        previous = tracker.status
+        scan = Scan(status=status, message=message, location=location, occurred_at=at)
+        tracker.scans.append(scan)
         tracker.status = status
         tracker.updated_at = at
+        self.announce(
+            "tracking.updated", scan,
+            tracking_code=tracking_code, carrier=tracker.carrier, rma_id=tracker.rma_id, previous_status=previous.value,
+        )
         return tracker
 
     def snapshot(self) -> dict[str, Any]:

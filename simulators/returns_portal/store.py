@@ -139,6 +139,7 @@ class ReturnsPortalStore(Announcer):
     def reset(self) -> None:
         self._ids = IdSequence("RET")
         self.returns: dict[str, PortalReturn] = {}
+        self._by_order: dict[str, list[str]] = {}  # order id -> its return ids, oldest first
         self.history: dict[str, list[StatusChange]] = {}
 
     # --- reads -----------------------------------------------------------------------------
@@ -183,8 +184,8 @@ class ReturnsPortalStore(Announcer):
         """Units of an order line in returns that still count (not cancelled, not rejected)."""
         return sum(
             line.quantity
-            for ret in self.returns.values()
-            if ret.order_id == order_id and ret.status not in _RELEASED and ret.id != exclude
+            for ret in (self.returns[rid] for rid in self._by_order.get(order_id, ()))
+            if ret.status not in _RELEASED and ret.id != exclude
             for line in ret.lines
             if line.line_number == line_number
         )
@@ -247,6 +248,7 @@ class ReturnsPortalStore(Announcer):
             idempotency_key=ctx.idempotency_key,
         )
         self.returns[ret.id] = ret
+        self._by_order.setdefault(ret.order_id, []).append(ret.id)
         self.history[ret.id] = [self._change(ret.id, None, ret.status, now, ctx, "customer", [], None)]
         self.announce("return.created", ret)
         return ret

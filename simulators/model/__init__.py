@@ -1,0 +1,1 @@
+"""The SimPy model of a returns season: demand, customers, carrier transit, warehouse capacity."""

@@ -1,0 +1,274 @@
+"""The life of every return, as SimPy processes that drive the fakes through their stores.
+
+A customer requests a return in the portal; from then on the model only moves what the
+integration layer made possible: a parcel ships once the return is approved with a label the
+carrier knows, the warehouse receives what arrives, and inspects what it received. Whatever the
+integration layer never does, the return waits for, until it is declared stalled at that stage.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Callable, Generator
+from datetime import datetime, timedelta
+
+import simpy
+
+from simulators.domain import Category, Condition, Disposition, Resolution, ReturnReason, ReturnStatus, TrackingStatus
+from simulators.fakekit.pipeline import CallContext
+from simulators.model.demand import DAY, arrival_times
+from simulators.model.expected import Expectation, InspectedUnits
+from simulators.model.orders import OrderBook
+from simulators.model.trace import Trace
+from simulators.returns_portal.store import ReturnLineRequest, ReturnRequest
+from simulators.scenario import Scenario
+from simulators.wms.store import InspectionLineRequest, InspectionRequest, ItemQuantity, ReceiptRequest
+
+HOUR = 3600.0
+POLL_S = 15 * 60  # how often a waiting customer or parcel looks again (simulated)
+STALL_AFTER_S = 3 * DAY  # no progress for this long: the return is stalled at its stage
+
+# Why customers return, by category (apparel is mostly fit; electronics mostly faults).
+REASONS: dict[Category, dict[ReturnReason, float]] = {
+    Category.APPAREL: {ReturnReason.SIZE_FIT: 0.55, ReturnReason.CHANGED_MIND: 0.2, ReturnReason.NOT_AS_DESCRIBED: 0.1,
+                       ReturnReason.DEFECTIVE: 0.05, ReturnReason.WRONG_ITEM: 0.05, ReturnReason.DAMAGED_IN_TRANSIT: 0.05},
+    Category.ELECTRONICS: {ReturnReason.DEFECTIVE: 0.35, ReturnReason.CHANGED_MIND: 0.3, ReturnReason.NOT_AS_DESCRIBED: 0.15,
+                           ReturnReason.DAMAGED_IN_TRANSIT: 0.1, ReturnReason.WRONG_ITEM: 0.1},
+    Category.HOME: {ReturnReason.CHANGED_MIND: 0.35, ReturnReason.DAMAGED_IN_TRANSIT: 0.25, ReturnReason.NOT_AS_DESCRIBED: 0.2,
+                    ReturnReason.DEFECTIVE: 0.1, ReturnReason.WRONG_ITEM: 0.1},
+    Category.BEAUTY: {ReturnReason.CHANGED_MIND: 0.5, ReturnReason.NOT_AS_DESCRIBED: 0.25, ReturnReason.WRONG_ITEM: 0.1,
+                      ReturnReason.DAMAGED_IN_TRANSIT: 0.15},
+}
+CUSTOMER = CallContext(principal="customer", correlation_id=None, idempotency_key=None)
+FLOOR = CallContext(principal="warehouse", correlation_id=None, idempotency_key=None)
+
+
+def _pick(rng: random.Random, shares: dict):
+    return rng.choices(list(shares), weights=list(shares.values()))[0]
+
+
+class ReturnsModel:
+    def __init__(self, env: simpy.Environment, scenario: Scenario, stores: dict, trace: Trace,
+                 on_expectation: Callable[[Expectation], None]) -> None:
+        self.env = env
+        self.scenario = scenario
+        self.portal, self.carrier, self.wms = stores["returns_portal"], stores["carrier"], stores["wms"]
+        self.master = self.portal.master
+        self.policy = self.master.policy
+        self.trace = trace
+        self.on_expectation = on_expectation
+        seed = scenario.seed
+        self.rng = {part: random.Random(f"{seed}:{part}") for part in ("demand", "customer", "carrier", "warehouse")}
+        self.orders = OrderBook(self.master, random.Random(f"{seed}:orders"))
+        w = scenario.warehouse
+        self.receiving = {site: simpy.Resource(env, w.receiving_capacity) for site in self.master.sites}
+        self.inspecting = {site: simpy.Resource(env, w.inspection_capacity) for site in self.master.sites}
+        self.stages: Counter[str] = Counter()  # where each return stands now
+        self.requested = 0
+        self.demand_done = False
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.scenario.epoch + timedelta(seconds=self.env.now)
+
+    def _move(self, exp: Expectation, stage: str, **fields) -> None:
+        self.stages[exp.outcome] -= 1
+        exp.outcome = stage
+        self.stages[stage] += 1
+        self.trace.emit(self.env.now, stage, return_id=exp.return_id, **fields)
+
+    def _lognormal_s(self, rng: random.Random, median_days: float, sigma: float) -> float:
+        return rng.lognormvariate(math.log(median_days * DAY), sigma)
+
+    def _wait_for(self, ready: Callable[[], bool], give_up: Callable[[], bool] = lambda: False) -> Generator:
+        """Look again every POLL_S until ready; False when stalled (or when give_up says so)."""
+        deadline = self.env.now + STALL_AFTER_S
+        while not ready():
+            if give_up() or self.env.now >= deadline:
+                return False
+            yield self.env.timeout(POLL_S)
+        return True
+
+    def _in_shift(self) -> Generator:
+        w = self.scenario.warehouse
+        hour = self.now().hour + self.now().minute / 60
+        if hour < w.shift_start_hour:
+            yield self.env.timeout((w.shift_start_hour - hour) * HOUR)
+        elif hour >= w.shift_end_hour:
+            yield self.env.timeout((24 - hour + w.shift_start_hour) * HOUR)
+
+    # --- processes -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.env.process(self._demand())
+
+    def _demand(self) -> Generator:
+        v = self.scenario.volumes
+        times = arrival_times(self.rng["demand"], returns_per_day=v.returns_per_day, days=v.days, profile=v.profile, epoch=self.scenario.epoch)
+        for t in times:
+            if v.max_returns is not None and self.requested >= v.max_returns:
+                break
+            yield self.env.timeout(t - self.env.now)
+            self.requested += 1
+            self.env.process(self._return())
+        self.demand_done = True
+
+    def _return(self) -> Generator:
+        exp = self._request()
+        if exp is None:
+            return
+        approved = yield from self._wait_for(
+            lambda: self._status(exp) in (ReturnStatus.APPROVED, ReturnStatus.REJECTED, ReturnStatus.CANCELLED)
+            and (self._status(exp) is not ReturnStatus.APPROVED or self._label(exp) is not None),
+        )
+        status = self._status(exp)
+        if not approved:
+            return self._move(exp, "stalled:awaiting-approval")
+        if status is not ReturnStatus.APPROVED:
+            return self._move(exp, status.value)
+        c = self.scenario.customer
+        rng = self.rng["customer"]
+        if rng.random() < c.cancel_rate:
+            yield self.env.timeout(rng.uniform(1, 24) * HOUR)
+            self.portal.cancel(exp.return_id, CUSTOMER)
+            return self._move(exp, "cancelled")
+        if rng.random() < c.never_ship_rate:
+            return self._move(exp, "never-shipped")
+        yield self.env.timeout(self._lognormal_s(rng, c.ship_delay_days_median, c.ship_delay_sigma))
+        tracking_code, site = self._label(exp)
+        exp.site_id = site
+        arrived = yield from self._transit(exp, tracking_code)
+        if arrived:
+            yield from self._warehouse(exp, tracking_code)
+
+    def _status(self, exp: Expectation) -> ReturnStatus:
+        return self.portal.returns[exp.return_id].status
+
+    def _label(self, exp: Expectation) -> tuple[str, str] | None:
+        """The parcel's tracking code and destination site, once the carrier knows the label."""
+        label = self.portal.returns[exp.return_id].label
+        tracker = label and self.carrier.trackers.get(label.tracking_code)
+        if not tracker:
+            return None
+        return tracker.tracking_code, self.carrier.labels[tracker.label_id].to_site_id
+
+    def _request(self) -> Expectation | None:
+        c = self.scenario.customer
+        rng = self.rng["customer"]
+        window = self.policy.window_days
+        late = rng.random() < c.late_request_rate
+        order = self.orders.pick(self.now(), window + 1, window + 30) if late else self.orders.pick(self.now(), 0.5, window - 0.5)
+        taken = self.orders.take(order)
+        lines = [
+            ReturnLineRequest(line_number=line.line_number, quantity=units,
+                              reason=_pick(rng, REASONS[self.master.items[line.item_id].category]))
+            for line, units in taken
+        ]
+        resolution = _pick(rng, c.resolution_mix)
+        customer = self.master.customers[order.customer_id]
+        ret = self.portal.create_return(ReturnRequest(order_id=order.id, customer_email=customer.email, lines=lines, resolution=resolution), CUSTOMER)
+        ineligible = "customer-on-hold" if customer.account_status.value == "on_hold" else ("outside-window" if late else None)
+        exp = Expectation(
+            return_id=ret.id, order_id=order.id, customer_id=customer.id, resolution=Resolution(resolution),
+            requested_at=self.env.now, eligible=ineligible is None, ineligible_reason=ineligible,
+        )
+        self.on_expectation(exp)
+        self.stages["requested"] += 1
+        self.trace.emit(self.env.now, "requested", return_id=ret.id, order_id=order.id, resolution=resolution,
+                        lines=[[l.line_number, l.quantity, l.reason.value] for l in lines], eligible=exp.eligible)
+        return exp
+
+    def _transit(self, exp: Expectation, code: str) -> Generator:
+        m = self.scenario.carrier
+        rng = self.rng["carrier"]
+        city = self.master.customers[exp.customer_id].address.city
+        transit = self._lognormal_s(rng, m.transit_days_median, m.transit_sigma)
+        self.carrier.add_scan(code, TrackingStatus.IN_TRANSIT, "Picked up", city, self.now())
+        self._move(exp, "in-transit", tracking_code=code)
+        yield self.env.timeout(transit * 0.45)
+        self.carrier.add_scan(code, TrackingStatus.IN_TRANSIT, "Arrived at carrier facility", "Hub", self.now())
+        if rng.random() < m.return_to_sender_rate:
+            yield self.env.timeout(transit * 0.2)
+            self.carrier.add_scan(code, TrackingStatus.EXCEPTION, "Address unreadable", "Hub", self.now())
+            self.carrier.add_scan(code, TrackingStatus.RETURN_TO_SENDER, "Returned to sender", "Hub", self.now())
+            self._move(exp, "returned-to-sender")
+            return False
+        if rng.random() < m.exception_rate:
+            self.carrier.add_scan(code, TrackingStatus.EXCEPTION, "Delayed: weather", "Hub", self.now())
+            yield self.env.timeout(DAY)
+        yield self.env.timeout(max(0.0, transit * 0.55 - 6 * HOUR))
+        site = self.master.sites[exp.site_id]
+        self.carrier.add_scan(code, TrackingStatus.OUT_FOR_DELIVERY, "Out for delivery", site.address.city, self.now())
+        yield self.env.timeout(min(6 * HOUR, transit * 0.55))
+        self.carrier.add_scan(code, TrackingStatus.DELIVERED, "Delivered to warehouse dock", site.address.city, self.now())
+        self._move(exp, "delivered")
+        return True
+
+    def _warehouse(self, exp: Expectation, code: str) -> Generator:
+        w = self.scenario.warehouse
+        rng = self.rng["warehouse"]
+        ret = self.portal.returns[exp.return_id]
+        units = Counter()
+        for line in ret.lines:
+            units[line.item_id] += line.quantity
+        if rng.random() < w.partial_receipt_rate and sum(units.values()) > 1:
+            short = rng.choice(sorted(units))
+            units[short] -= 1
+        units = +units  # drop items with no unit left
+        with self.receiving[exp.site_id].request() as slot:
+            yield slot
+            yield from self._in_shift()
+            yield self.env.timeout(rng.expovariate(1 / (w.receive_minutes * 60)))
+        receipt = self.wms.create_receipt(
+            ReceiptRequest(site_id=exp.site_id, rma_id=ret.rma_id, tracking_code=code,
+                           lines=[ItemQuantity(item_id=i, quantity=q) for i, q in sorted(units.items())]),
+            FLOOR,
+        )
+        exp.received = dict(units)
+        self._move(exp, "received", receipt_id=receipt.id, blind=receipt.blind)
+        with self.inspecting[exp.site_id].request() as slot:
+            yield slot
+            yield from self._in_shift()
+            yield self.env.timeout(rng.expovariate(1 / (w.inspect_minutes * 60)))
+        reasons = {line.item_id: line.reason for line in ret.lines}
+        exp.inspected = self._grade(rng, units, reasons)
+        inspection = self.wms.create_inspection(
+            InspectionRequest(receipt_id=receipt.id, lines=[
+                InspectionLineRequest(item_id=u.item_id, quantity=u.quantity, condition=u.condition, disposition=u.disposition,
+                                      serial_numbers=self._serials(exp, group, u))
+                for group, u in enumerate(exp.inspected)
+            ]),
+            FLOOR,
+        )
+        prices = {line.item_id: line.unit_price.amount for line in ret.lines}
+        exp.settle_inspection(self.policy, prices, reasons)
+        self._move(exp, "inspected", inspection_id=inspection.id, refund_cents=exp.refund_cents,
+                   units=[[u.item_id, u.quantity, u.condition.value, u.disposition.value] for u in exp.inspected])
+        closed = yield from self._wait_for(lambda: self._status(exp) is ReturnStatus.CLOSED)
+        self._move(exp, "closed" if closed else "stalled:awaiting-refund")
+
+    def _grade(self, rng: random.Random, units: Counter, reasons: dict) -> list[InspectedUnits]:
+        w = self.scenario.warehouse
+        graded: list[InspectedUnits] = []
+        for item_id, quantity in sorted(units.items()):
+            reason = reasons[item_id]
+            split = quantity > 1 and rng.random() < w.split_disposition_rate
+            groups = [quantity - 1, 1] if split else [quantity]
+            for n in groups:
+                if reason is ReturnReason.DEFECTIVE and rng.random() < 0.8:
+                    condition = Condition.DEFECTIVE
+                elif reason is ReturnReason.DAMAGED_IN_TRANSIT and rng.random() < 0.7:
+                    condition = Condition.DAMAGED
+                else:
+                    condition = _pick(rng, w.condition_mix)
+                disposition: Disposition = _pick(rng, w.disposition_by_condition[condition])
+                graded.append(InspectedUnits(item_id, n, condition, disposition))
+        return graded
+
+    def _serials(self, exp: Expectation, group: int, units: InspectedUnits) -> list[str] | None:
+        if not self.master.items[units.item_id].serial_controlled:
+            return None
+        return [f"SN-{exp.return_id}-{group}-{n}" for n in range(units.quantity)]

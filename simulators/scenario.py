@@ -1,0 +1,200 @@
+"""Scenario files: what a run simulates (volumes, behaviour, capacity, faults, SLAs) and its seed.
+
+A scenario is YAML validated by these models. Every default is a published industry figure
+or a stated assumption (docs/MODEL.md names the sources); a bad file stops at once with the
+file, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from simulators.domain import Condition, Disposition, Resolution
+from simulators.fakekit.hooks import FaultRuleSpec
+from simulators.seed import DEFAULT_EPOCH
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+Rate = Annotated[float, Field(ge=0, le=1)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    # A misspelt key must not be ignored: it would silently run another scenario than written.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Volumes(_Section):
+    days: Positive = Field(7, description="Simulated days of return requests")
+    returns_per_day: Positive = Field(200, description="Average requests a day at profile level 1.0")
+    profile: Literal["steady", "post-holiday-peak", "promotion-spike", "recall"] = "steady"
+    max_returns: Annotated[int, Field(ge=1)] | None = Field(None, description="Stop requesting after this many")
+
+
+def _shares(values: dict, what: str) -> dict:
+    total = sum(values.values())
+    if values and abs(total - 1) > 1e-6:
+        raise ValueError(f"{what} shares must add up to 1, got {total:g}")
+    return values
+
+
+class CustomerBehaviour(_Section):
+    resolution_mix: dict[Resolution, Rate] = Field(
+        default={Resolution.REFUND: 0.63, Resolution.EXCHANGE: 0.27, Resolution.STORE_CREDIT: 0.10},
+        description="What customers ask for (Narvar 2022: about 63% a refund)",
+    )
+    cancel_rate: Rate = Field(0.03, description="Cancel in the portal before shipping")
+    never_ship_rate: Rate = Field(0.04, description="Get a label and never ship")
+    ship_delay_days_median: Positive = Field(3.0, description="Label to drop-off (Returnly: about a week from initiation to mailing)")
+    ship_delay_sigma: Positive = Field(0.6, description="Lognormal sigma of the drop-off delay")
+    late_request_rate: Rate = Field(0.05, description="Requests made after the policy window (must be rejected)")
+
+    @model_validator(mode="after")
+    def _mix(self) -> CustomerBehaviour:
+        _shares(self.resolution_mix, "resolution_mix")
+        return self
+
+
+class CarrierModel(_Section):
+    transit_days_median: Positive = Field(2.5, description="Pickup to delivery (carriers: 1-5 business days)")
+    transit_sigma: Positive = Field(0.45, description="Lognormal sigma of transit")
+    exception_rate: Rate = Field(0.02, description="Parcels with an exception scan (delay, then delivered)")
+    return_to_sender_rate: Rate = Field(0.005, description="Parcels that never reach the warehouse")
+
+
+class WarehouseModel(_Section):
+    receiving_capacity: Annotated[int, Field(ge=1)] = Field(4, description="Parallel receiving stations per site")
+    inspection_capacity: Annotated[int, Field(ge=1)] = Field(3, description="Parallel inspectors per site")
+    shift_start_hour: Annotated[int, Field(ge=0, le=23)] = 6
+    shift_end_hour: Annotated[int, Field(ge=1, le=24)] = 22
+    receive_minutes: Positive = Field(4, description="Mean minutes to receive one parcel")
+    inspect_minutes: Positive = Field(12, description="Mean minutes to inspect one return")
+    partial_receipt_rate: Rate = Field(0.03, description="Parcels with fewer units than announced")
+    split_disposition_rate: Rate = Field(0.05, description="Lines whose units get different dispositions")
+    condition_mix: dict[Condition, Rate] = Field(
+        default={Condition.NEW: 0.55, Condition.OPENED: 0.30, Condition.DAMAGED: 0.07, Condition.DEFECTIVE: 0.08},
+        description="Condition found at inspection (assumption; reasons shift it, see docs/MODEL.md)",
+    )
+    disposition_by_condition: dict[Condition, dict[Disposition, Rate]] = Field(
+        default={
+            Condition.NEW: {Disposition.RESTOCK: 1.0},
+            Condition.OPENED: {Disposition.RESTOCK: 0.7, Disposition.REFURBISH: 0.3},
+            Condition.DAMAGED: {Disposition.SCRAP: 0.6, Disposition.REFURBISH: 0.4},
+            Condition.DEFECTIVE: {Disposition.RETURN_TO_VENDOR: 0.75, Disposition.QUARANTINE: 0.25},
+        },
+        description="Disposition by condition (shaped to Optoro's ~50% restock, ~25% return to vendor)",
+    )
+
+    @model_validator(mode="after")
+    def _mixes(self) -> WarehouseModel:
+        if self.shift_end_hour <= self.shift_start_hour:
+            raise ValueError("shift_end_hour must be after shift_start_hour")
+        _shares(self.condition_mix, "condition_mix")
+        for condition, mix in self.disposition_by_condition.items():
+            _shares(mix, f"disposition_by_condition.{condition.value}")
+        return self
+
+
+class EventFaults(_Section):
+    """What goes wrong with the events delivered to the integration layer."""
+
+    duplicate_rate: Rate = Field(0.0, description="Deliveries sent again with the same event id")
+    semantic_duplicate_rate: Rate = Field(0.0, description="The same fact sent again under a new event id")
+    reorder_rate: Rate = Field(0.0, description="Events held back so a later one overtakes them")
+    reorder_window_s: Positive = Field(3600, description="How long a reordered event is held (simulated s)")
+    delay_rate: Rate = Field(0.0, description="Events delivered late")
+    delay_s: Positive = Field(1800, description="Mean extra delay of a delayed event (simulated s)")
+    missing_scan_rate: Rate = Field(0.0, description="Carrier scans never sent")
+    malformed_rate: Rate = Field(0.0, description="Deliveries with a broken payload")
+    forged_rate: Rate = Field(0.0, description="Deliveries signed with a wrong secret")
+    clock_skew_rate: Rate = Field(0.0, description="Deliveries whose signature timestamp is 10 minutes off")
+
+
+class ApiFault(FaultRuleSpec):
+    system: Literal["erp", "wms", "carrier", "returns_portal"]
+
+
+class Faults(_Section):
+    events: EventFaults = EventFaults()
+    api: list[ApiFault] = Field(default=[], description="Fault rules installed on the fakes for the run")
+
+
+class Slas(_Section):
+    request_to_rma_hours_p95: Positive = Field(4, description="95% of return requests get an RMA within (business hours)")
+    inspection_to_credit_hours_p95: Positive = Field(24, description="95% of refunds follow inspection within")
+    request_to_closed_days_p95: Positive = Field(14, description="95% of returns closed within")
+    ack_latency_ms_p99: Positive = Field(500, description="99% of webhook deliveries acknowledged within (wall ms)")
+
+
+class DeliverySettings(_Section):
+    schedule: Literal["standard-webhooks", "shopify", "stripe"] = "standard-webhooks"
+    timeout_s: Positive = Field(5, description="An answer slower than this counts as none and is retried")
+
+
+class SeedData(_Section):
+    customers: Annotated[int, Field(ge=1)] = 200
+    items: Annotated[int, Field(ge=1)] = 120
+    orders: Annotated[int, Field(ge=1)] = 1500
+    sites: Annotated[int, Field(ge=1, le=6)] = 3
+
+
+class Scenario(_Section):
+    name: str
+    description: str = ""
+    seed: Annotated[int, Field(ge=0)] = 0
+    epoch: datetime = DEFAULT_EPOCH
+    time_scale: Positive = Field(3600, description="Simulated seconds per wall second in live mode")
+    seed_data: SeedData = SeedData()
+    volumes: Volumes = Volumes()
+    customer: CustomerBehaviour = CustomerBehaviour()
+    carrier: CarrierModel = CarrierModel()
+    warehouse: WarehouseModel = WarehouseModel()
+    faults: Faults = Faults()
+    slas: Slas = Slas()
+    delivery: DeliverySettings = DeliverySettings()
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be run, with where and why, ready to show a person."""
+
+
+def _where(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def parse(text: str, source: str) -> Scenario:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{source}: expected a mapping of settings at the top level, got {type(raw).__name__}")
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{source}: {len(exc.errors())} problem(s):"]
+        lines += [f"  {_where(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise ScenarioError("\n".join(lines)) from None
+
+
+def shipped() -> list[str]:
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def load(name_or_path: str | Path) -> Scenario:
+    """A shipped scenario by name (``baseline``), or a YAML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        path = SCENARIO_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise ScenarioError(f"no scenario named {name_or_path!r}; shipped: {', '.join(shipped())}, or give a path to a .yaml file")
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return parse(text, str(path))
