@@ -151,6 +151,9 @@ class WmsStore(Announcer):
         self.expected_receipts: dict[str, ExpectedReceipt] = {}
         self.receipts: dict[str, Receipt] = {}
         self.inspections: dict[str, Inspection] = {}
+        # Indexes, so the floor's lookups stay O(1) however many documents a season makes.
+        self._asns_by: dict[tuple[str, str, str], list[str]] = {}  # (site, "rma_id"|"tracking_code", value) -> ASN ids
+        self._inspections_by_receipt: dict[str, list[str]] = {}
 
     def _check_site(self, site_id: str) -> None:
         if site_id not in self.master.sites:
@@ -223,17 +226,20 @@ class WmsStore(Announcer):
             **recorded,
         )
         self.expected_receipts[asn.id] = asn
+        for key in ("rma_id", "tracking_code"):
+            if getattr(asn, key) is not None:
+                self._asns_by.setdefault((asn.site_id, key, getattr(asn, key)), []).append(asn.id)
         return asn
 
     # --- warehouse floor (the model calls these directly) ----------------------------------
 
     def _match(self, site_id: str, rma_id: str | None, tracking_code: str | None) -> ExpectedReceipt | None:
         """The oldest ASN at this site still waiting for units: by RMA first, else by tracking code."""
-        waiting = [a for a in self.expected_receipts.values() if a.site_id == site_id and a.status != AsnStatus.RECEIVED]
         for key, value in (("rma_id", rma_id), ("tracking_code", tracking_code)):
             if value is not None:
-                for asn in waiting:
-                    if getattr(asn, key) == value:
+                for asn_id in self._asns_by.get((site_id, key, value), ()):
+                    asn = self.expected_receipts[asn_id]
+                    if asn.status != AsnStatus.RECEIVED:
                         return asn
         return None
 
@@ -273,10 +279,9 @@ class WmsStore(Announcer):
     def inspected_quantity(self, receipt_id: str) -> Counter[str]:
         """Units of each item already inspected on a receipt."""
         done: Counter[str] = Counter()
-        for x in self.inspections.values():
-            if x.receipt_id == receipt_id:
-                for line in x.lines:
-                    done[line.item_id] += line.quantity
+        for inspection_id in self._inspections_by_receipt.get(receipt_id, ()):
+            for line in self.inspections[inspection_id].lines:
+                done[line.item_id] += line.quantity
         return done
 
     def create_inspection(self, req: InspectionRequest, ctx: CallContext | None = None) -> Inspection:
@@ -315,6 +320,7 @@ class WmsStore(Announcer):
             **ctx.stamp(self.clock),
         )
         self.inspections[inspection.id] = inspection
+        self._inspections_by_receipt.setdefault(inspection.receipt_id, []).append(inspection.id)
         self.announce("inspection.completed", inspection)
         return inspection
 
