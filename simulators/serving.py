@@ -94,13 +94,14 @@ class FakeFleet:
         base_port: int = 8100,
         master: MasterData | None = None,
         clock: Clock | None = None,
+        apps: dict[str, object] | None = None,
         **system_options,
     ) -> None:
         self.master = master or master_data(seed)
         self.clock = clock or WallClock(self.master.config.epoch)
         self.host = host
         self.base_port = base_port
-        self.apps = create_apps(self.master, self.clock, **system_options)
+        self.apps = apps or create_apps(self.master, self.clock, **system_options)
         self.fakes: dict[str, RunningFake] = {}
         self._servers: list[_Server] = []
         self._tasks: list[asyncio.Task] = []

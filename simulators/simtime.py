@@ -33,9 +33,10 @@ class RealtimeDriver:
     asyncio event instead, and is woken early when something schedules an earlier event.
     """
 
-    def __init__(self, env: simpy.Environment, time_scale: float) -> None:
+    def __init__(self, env: simpy.Environment, time_scale: float, epoch: datetime) -> None:
         self.env = env
         self.time_scale = time_scale
+        self.epoch = epoch  # with now() and call_at(): the Scheduler that delivery needs
         self._wake = asyncio.Event()
         self._origin: tuple[float, float] | None = None  # (wall, simulated) when run() started
 

@@ -1,14 +1,16 @@
 """A world: master data, the four fakes, the SimPy model and its clock, assembled from a scenario.
 
-Virtual mode runs the model as fast as the CPU allows, with the in-process stand-in playing the
-integration layer: for traces, expectations and volume studies. (Live mode, against a real
-integration layer over HTTP, builds on the same assembly.)
+- Virtual mode runs the model as fast as the CPU allows, with the in-process stand-in playing
+  the integration layer: for traces, expectations and volume studies.
+- Live mode serves the fakes over HTTP and steps the model in (scaled) real time from the same
+  asyncio loop, delivering every announced fact to a real integration layer as a signed webhook.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import IO
 
 import simpy
@@ -20,8 +22,9 @@ from simulators.model.standin import InlineIntegration
 from simulators.model.trace import Trace
 from simulators.scenario import Scenario
 from simulators.seed import MasterData, SeedConfig, generate
-from simulators.serving import create_apps
-from simulators.simtime import SimClock
+from simulators.delivery import Deliverer, Event, HttpTransport
+from simulators.serving import FakeFleet, create_apps
+from simulators.simtime import LiveClock, RealtimeDriver, SimClock
 
 # Where a return can end; anything else is still on its way.
 TERMINAL = {"closed", "rejected", "cancelled", "never-shipped", "returned-to-sender"}
@@ -30,10 +33,11 @@ MONITOR_S = 3600.0
 
 
 class World:
-    def __init__(self, scenario: Scenario, *, trace_sink: IO[bytes] | None = None) -> None:
+    def __init__(self, scenario: Scenario, *, live: bool = False, trace_sink: IO[bytes] | None = None) -> None:
         self.scenario = scenario
         self.env = simpy.Environment()
-        self.clock = SimClock(self.env, scenario.epoch, scenario.time_scale)
+        self.driver = RealtimeDriver(self.env, scenario.time_scale, scenario.epoch) if live else None
+        self.clock = LiveClock(self.driver, scenario.epoch) if live else SimClock(self.env, scenario.epoch, scenario.time_scale)
         self.master: MasterData = generate(SeedConfig(seed=scenario.seed, epoch=scenario.epoch, **scenario.seed_data.model_dump()))
         self.apps = create_apps(self.master, self.clock)
         self.stores = {name: app.state.system.store for name, app in self.apps.items()}
@@ -41,6 +45,9 @@ class World:
         self.expectations: dict[str, Expectation] = {}
         self.model = ReturnsModel(self.env, scenario, self.stores, self.trace, self._expect)
         self.events: Counter[str] = Counter()
+        self.deliverer: Deliverer | None = None
+        self._event_ids = itertools.count(1)
+        self._return_of_rma: dict[str, str] = {}
         self.peak_backlog = (0, 0.0)  # (returns waiting for inspection, when)
         for store in (self.stores["returns_portal"], self.stores["carrier"], self.stores["wms"]):
             store.listeners.append(self._announced)
@@ -49,10 +56,33 @@ class World:
         self.expectations[expectation.return_id] = expectation
 
     def _announced(self, event_type: str, data: dict) -> None:
-        # What live mode will deliver to the integration layer as webhooks.
+        """A fact for the integration layer: traced, and in live mode delivered as a webhook."""
         self.events[event_type] += 1
-        ref = data.get("id") if event_type.startswith("return.") else data.get("rma_id")
-        self.trace.emit(self.env.now, "event", type=event_type, ref=ref)
+        correlation_id = self._correlation(event_type, data)
+        event_id = f"evt_{next(self._event_ids):06d}"
+        self.trace.emit(self.env.now, "event", type=event_type, id=event_id, correlation_id=correlation_id)
+        if self.deliverer is not None:
+            self.deliverer.submit(Event(id=event_id, type=event_type, occurred_at=self.clock.now(), correlation_id=correlation_id, data=data))
+
+    def _correlation(self, event_type: str, data: dict) -> str:
+        """The portal return a fact belongs to, found through its RMA (or its parcel's)."""
+        if event_type.startswith("return."):
+            return data["id"]
+        rma_id = data.get("rma_id")
+        if rma_id is None and data.get("tracking_code"):
+            tracker = self.stores["carrier"].trackers.get(data["tracking_code"])
+            rma_id = tracker and tracker.rma_id
+        if rma_id is None:
+            return "unknown"
+        if rma_id not in self._return_of_rma:
+            rma = self.stores["erp"].rmas.get(rma_id)
+            owner = rma.external_reference if rma and rma.external_reference else None
+            # An integration layer that left the ERP no reference: ask the portal (slower).
+            owner = owner or next((r.id for r in self.stores["returns_portal"].returns.values() if r.rma_id == rma_id), None)
+            if owner is None:
+                return rma_id
+            self._return_of_rma[rma_id] = owner
+        return self._return_of_rma[rma_id]
 
     def _monitor(self):
         while True:
@@ -83,6 +113,44 @@ class World:
             if self.model.demand_done and self.open_returns == 0:
                 break
 
+    async def run_live(
+        self,
+        *,
+        webhook_url: str | Callable[[str], str],
+        secret: str,
+        host: str = "127.0.0.1",
+        base_port: int = 0,
+        on_started: Callable[[FakeFleet], Awaitable[None]] | None = None,
+        progress: Callable[[World], None] | None = None,
+        settle_limit_days: float = SETTLE_LIMIT_DAYS,
+        slice_s: float = 3600.0,
+    ) -> None:
+        """Serve the fakes, run the season in scaled real time, deliver every fact, then settle:
+        until every return ended and every delivery was answered or given up (or the limit)."""
+        if self.driver is None:
+            raise RuntimeError("this world was built for virtual mode: World(scenario, live=True)")
+        fleet = FakeFleet(master=self.master, clock=self.clock, apps=self.apps, host=host, base_port=base_port)
+        await fleet.start()
+        self.fleet = fleet
+        transport = HttpTransport()
+        self.deliverer = Deliverer(self.driver, transport, url_for=webhook_url, secret=secret,
+                                   schedule=self.scenario.delivery.schedule, timeout_s=self.scenario.delivery.timeout_s)
+        try:
+            if on_started is not None:
+                await on_started(fleet)
+            self.model.start()
+            self.env.process(self._monitor())
+            limit = self.scenario.volumes.days * DAY + settle_limit_days * DAY
+            while self.env.now < limit:
+                await self.driver.run(until=min(limit, self.env.now + slice_s))
+                if progress:
+                    progress(self)
+                if self.model.demand_done and self.open_returns == 0 and self.deliverer.pending == 0:
+                    break
+        finally:
+            await fleet.stop()
+            await transport.aclose()
+
     def summary(self) -> dict:
         return {
             "scenario": self.scenario.name,
@@ -92,4 +160,5 @@ class World:
             "by_outcome": dict(sorted((k, v) for k, v in self.model.stages.items() if v)),
             "events": dict(sorted(self.events.items())),
             "peak_inspection_backlog": {"returns": self.peak_backlog[0], "at_day": round(self.peak_backlog[1] / DAY, 2)},
+            **({"deliveries": self.deliverer.stats()} if self.deliverer else {}),
         }

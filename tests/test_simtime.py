@@ -6,12 +6,13 @@ import asyncio
 
 import simpy
 
+from simulators.seed import DEFAULT_EPOCH
 from simulators.simtime import RealtimeDriver
 
 
 def test_driver_keeps_time_scale_and_leaves_the_loop_free():
     env = simpy.Environment()
-    driver = RealtimeDriver(env, time_scale=1000)  # 1000 simulated s per wall s
+    driver = RealtimeDriver(env, time_scale=1000, epoch=DEFAULT_EPOCH)  # 1000 simulated s per wall s
     fired: list[float] = []
 
     def ticker():
@@ -40,7 +41,7 @@ def test_driver_keeps_time_scale_and_leaves_the_loop_free():
 
 def test_events_scheduled_from_outside_wake_the_driver_early():
     env = simpy.Environment()
-    driver = RealtimeDriver(env, time_scale=100)
+    driver = RealtimeDriver(env, time_scale=100, epoch=DEFAULT_EPOCH)
     seen: list[float] = []
 
     async def main():
