@@ -47,6 +47,13 @@ def to_wall_seconds(clock: Clock, simulated_seconds: float) -> float:
     return simulated_seconds / clock.time_scale
 
 
+def technical_seconds(clock: Clock) -> float:
+    """The clock's reading in wall-clock seconds, for technical lifetimes (tokens, idempotency
+    keys) that a client experiences in wall time: at 50,000x an hour-long token would
+    otherwise expire in 72 ms. With time_scale 1 it is business time itself."""
+    return clock.seconds() / clock.time_scale
+
+
 class ManualClock:
     """Simulated time that moves only when told to: for tests and step-by-step embedding."""
 

@@ -7,9 +7,10 @@ file, the field and what was expected.
 
 from __future__ import annotations
 
+import difflib
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -97,6 +98,10 @@ class WarehouseModel(_Section):
         _shares(self.condition_mix, "condition_mix")
         for condition, mix in self.disposition_by_condition.items():
             _shares(mix, f"disposition_by_condition.{condition.value}")
+        missing = [c.value for c in Condition if c not in self.disposition_by_condition]
+        if missing:
+            # Reasons force defective and damaged grades, so every condition needs a mix.
+            raise ValueError(f"disposition_by_condition needs a mix for every condition; missing: {', '.join(missing)}")
         return self
 
 
@@ -167,6 +172,29 @@ def _where(loc: tuple) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
+def _known_keys(loc: tuple) -> list[str]:
+    """The settings allowed where ``loc`` points (a misspelt key is reported with them)."""
+    model: type[BaseModel] = Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        inner = [field.annotation, *get_args(field.annotation)] if field else []
+        model = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _message(err: dict) -> str:
+    if err["type"] != "extra_forbidden":
+        return err["msg"]
+    known = _known_keys(err["loc"])
+    close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown setting{hint}; expected one of: {', '.join(known)}"
+
+
 def parse(text: str, source: str) -> Scenario:
     try:
         raw = yaml.safe_load(text)
@@ -178,7 +206,7 @@ def parse(text: str, source: str) -> Scenario:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
         lines = [f"{source}: {len(exc.errors())} problem(s):"]
-        lines += [f"  {_where(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        lines += [f"  {_where(err['loc'])}: {_message(err)}" for err in exc.errors()]
         raise ScenarioError("\n".join(lines)) from None
 
 

@@ -1,7 +1,7 @@
 """Who may call a fake: static API keys (portal, WMS, carrier) or OAuth2 client credentials (ERP).
 
 Credentials are derived from the seed, so the ``.env`` file a run writes stays valid for the
-same seed. Tokens expire in business time, like a real identity provider's.
+same seed. Tokens expire after ``token_ttl_s`` of wall-clock time, as the client lives it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from simulators.clock import Clock
+from simulators.clock import Clock, technical_seconds
 from simulators.fakekit.problems import Problem
 
 
@@ -46,7 +46,7 @@ class Authenticator:
         if c.client_id is None or client_id != c.client_id or client_secret != c.client_secret:
             raise Problem(401, "invalid-client", "Unknown client_id or wrong client_secret.", title="Invalid client")
         token = f"tok_{self._rng.getrandbits(128):032x}"
-        self._tokens[token] = self.clock.seconds() + c.token_ttl_s
+        self._tokens[token] = technical_seconds(self.clock) + c.token_ttl_s
         return token, c.token_ttl_s
 
     def authenticate(self, authorization: str | None) -> str:
@@ -61,7 +61,7 @@ class Authenticator:
         expiry = self._tokens.get(value)
         if expiry is None:
             raise _unauthorized("Unknown access token.", "invalid_token")
-        if self.clock.seconds() >= expiry:
+        if technical_seconds(self.clock) >= expiry:
             raise _unauthorized("The access token expired; request a new one at /oauth/token.", "invalid_token")
         return self.credentials.client_id or "client"
 
@@ -69,7 +69,7 @@ class Authenticator:
         """Expire the caller's token now (the token_expiry fault) and say so as a real IdP would."""
         value = (authorization or "").partition(" ")[2]
         if value in self._tokens:
-            self._tokens[value] = self.clock.seconds()
+            self._tokens[value] = technical_seconds(self.clock)
         return _unauthorized("The access token expired; request a new one at /oauth/token.", "invalid_token")
 
     def _what(self) -> str:

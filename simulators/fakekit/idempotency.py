@@ -5,7 +5,7 @@
 - same key still in flight -> 409;
 - a 5xx is not remembered, so the client may retry with the same key.
 The key is optional: like a real ERP, a write without one is simply executed (and a duplicate
-write creates a duplicate document). Keys live 24 hours of business time, and at most
+write creates a duplicate document). Keys live 24 hours of wall-clock time, and at most
 ``max_keys`` are kept (oldest dropped first) so a soak cannot exhaust memory.
 """
 
@@ -15,7 +15,7 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from simulators.clock import Clock
+from simulators.clock import Clock, technical_seconds
 from simulators.fakekit.problems import Problem
 
 KEY_TTL_S = 24 * 3600
@@ -64,7 +64,7 @@ class IdempotencyStore:
                     headers={"Retry-After": "1"},
                 )
             return entry
-        self._entries[(principal, key)] = StoredResponse(print_, self.clock.seconds())
+        self._entries[(principal, key)] = StoredResponse(print_, technical_seconds(self.clock))
         while len(self._entries) > self.max_keys:
             self._entries.popitem(last=False)
         return None
@@ -82,7 +82,7 @@ class IdempotencyStore:
         self._entries.pop((principal, key), None)
 
     def _expire(self) -> None:
-        horizon = self.clock.seconds() - KEY_TTL_S
+        horizon = technical_seconds(self.clock) - KEY_TTL_S
         while self._entries:
             oldest = next(iter(self._entries.values()))
             if oldest.created_at >= horizon:
