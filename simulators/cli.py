@@ -123,6 +123,8 @@ def _print_summary(summary: dict, out: Path | None) -> None:
     console.print(table)
     events = ", ".join(f"{k} {v}" for k, v in summary["events"].items())
     console.print(f"Events for the integration layer: {events}")
+    faults = ", ".join(f"{k} {v}" for k, v in summary["faults_injected"].items()) or "none"
+    console.print(f"Faults injected into deliveries: {faults}")
     peak = summary["peak_inspection_backlog"]
     console.print(f"Peak inspection backlog: {peak['returns']} returns (day {peak['at_day']})")
     if out:

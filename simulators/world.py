@@ -23,6 +23,7 @@ from simulators.model.trace import Trace
 from simulators.scenario import Scenario
 from simulators.seed import MasterData, SeedConfig, generate
 from simulators.delivery import Deliverer, Event, HttpTransport
+from simulators.faults import FaultPlan, heal_api_faults, install_api_faults
 from simulators.serving import FakeFleet, create_apps
 from simulators.simtime import LiveClock, RealtimeDriver, SimClock
 
@@ -46,6 +47,8 @@ class World:
         self.model = ReturnsModel(self.env, scenario, self.stores, self.trace, self._expect)
         self.events: Counter[str] = Counter()
         self.deliverer: Deliverer | None = None
+        self.fault_plan = FaultPlan(scenario)
+        self.api_faults_fired: dict[str, int] = {}
         self._event_ids = itertools.count(1)
         self._return_of_rma: dict[str, str] = {}
         self.peak_backlog = (0, 0.0)  # (returns waiting for inspection, when)
@@ -61,8 +64,15 @@ class World:
         correlation_id = self._correlation(event_type, data)
         event_id = f"evt_{next(self._event_ids):06d}"
         self.trace.emit(self.env.now, "event", type=event_type, id=event_id, correlation_id=correlation_id)
-        if self.deliverer is not None:
-            self.deliverer.submit(Event(id=event_id, type=event_type, occurred_at=self.clock.now(), correlation_id=correlation_id, data=data))
+        for label, options in self.fault_plan.deliveries(event_id, event_type, correlation_id) or [("missing", None)]:
+            if options is None or options.fault:
+                self.trace.emit(self.env.now, "fault", fault=options.fault if options else "missing-scan", event_id=event_id,
+                                correlation_id=correlation_id)
+            if self.deliverer is None or options is None:
+                continue
+            delivered_id = f"evt_{next(self._event_ids):06d}" if label == "semantic" else event_id
+            self.deliverer.submit(Event(id=delivered_id, type=event_type, occurred_at=self.clock.now(),
+                                        correlation_id=correlation_id, data=data), options)
 
     def _correlation(self, event_type: str, data: dict) -> str:
         """The portal return a fact belongs to, found through its RMA (or its parcel's)."""
@@ -138,6 +148,7 @@ class World:
         try:
             if on_started is not None:
                 await on_started(fleet)
+            install_api_faults(self.scenario, self.apps)
             self.model.start()
             self.env.process(self._monitor())
             limit = self.scenario.volumes.days * DAY + settle_limit_days * DAY
@@ -145,6 +156,9 @@ class World:
                 await self.driver.run(until=min(limit, self.env.now + slice_s))
                 if progress:
                     progress(self)
+                if self.model.demand_done and not self.api_faults_fired:
+                    # The settle phase: faults heal, so "lost" and "not yet done" can be told apart.
+                    self.api_faults_fired = heal_api_faults(self.apps)
                 if self.model.demand_done and self.open_returns == 0 and self.deliverer.pending == 0:
                     break
         finally:
@@ -160,5 +174,7 @@ class World:
             "by_outcome": dict(sorted((k, v) for k, v in self.model.stages.items() if v)),
             "events": dict(sorted(self.events.items())),
             "peak_inspection_backlog": {"returns": self.peak_backlog[0], "at_day": round(self.peak_backlog[1] / DAY, 2)},
+            "faults_injected": dict(sorted(self.fault_plan.injected.items())),
+            **({"api_faults_fired": self.api_faults_fired} if self.api_faults_fired else {}),
             **({"deliveries": self.deliverer.stats()} if self.deliverer else {}),
         }

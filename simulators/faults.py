@@ -1,0 +1,98 @@
+"""The fault plan: what goes wrong, where and when, decided from the scenario's seed.
+
+Two kinds of fault, as production has them:
+- on the events delivered to the integration layer: duplicates (same id), semantic duplicates
+  (same fact, new id), reordering, delays, missing carrier scans, malformed payloads, forged
+  signatures, clock skew. :meth:`FaultPlan.deliveries` turns one fact into the deliveries
+  that happen to it;
+- on the fakes' APIs: the scenario's fault rules, installed on the fakes' hooks for the run and
+  healed before the settle phase.
+Every injected fault is recorded with the return it touched, so a report can say "this
+duplicate credit memo followed this duplicated inspection event".
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from simulators.delivery import DeliveryOptions
+from simulators.fakekit.hooks import FaultRuleSpec
+from simulators.scenario import Scenario
+
+SKEW_S = 600  # a signature timestamp ten minutes off: outside the 5-minute tolerance
+
+
+@dataclass(frozen=True)
+class Injected:
+    kind: str
+    event_id: str
+    event_type: str
+    correlation_id: str
+
+
+class FaultPlan:
+    def __init__(self, scenario: Scenario) -> None:
+        self.faults = scenario.faults.events
+        self.rng = random.Random(f"{scenario.seed}:faults")
+        self.injected: Counter[str] = Counter()
+        self.log: list[Injected] = []
+
+    def _record(self, kind: str, event_id: str, event_type: str, correlation_id: str) -> None:
+        self.injected[kind] += 1
+        self.log.append(Injected(kind, event_id, event_type, correlation_id))
+
+    def deliveries(self, event_id: str, event_type: str, correlation_id: str) -> list[tuple[str, DeliveryOptions]]:
+        """The deliveries one fact becomes, as (label, options); label "semantic" needs a new id.
+
+        Draws happen in a fixed order for every event, so one fault's rate does not shift which
+        events another fault hits.
+        """
+        f, rng = self.faults, self.rng
+        draws = [rng.random() for _ in range(8)]
+        delay = rng.expovariate(1 / f.delay_s)
+        if event_type == "tracking.updated" and draws[0] < f.missing_scan_rate:
+            self._record("missing-scan", event_id, event_type, correlation_id)
+            return []
+        first = DeliveryOptions()
+        if draws[1] < f.reorder_rate:
+            first = DeliveryOptions(delay_s=f.reorder_window_s, fault="reordered")
+        elif draws[2] < f.delay_rate:
+            first = DeliveryOptions(delay_s=delay, fault="delayed")
+        if draws[3] < f.malformed_rate:
+            first = DeliveryOptions(delay_s=first.delay_s, malformed=True, fault="malformed")
+        elif draws[4] < f.forged_rate:
+            first = DeliveryOptions(delay_s=first.delay_s, wrong_secret=True, fault="forged")
+        elif draws[5] < f.clock_skew_rate:
+            first = DeliveryOptions(delay_s=first.delay_s, timestamp_skew_s=-SKEW_S, fault="clock-skew")
+        out = [("original", first)]
+        if first.fault:
+            self._record(first.fault, event_id, event_type, correlation_id)
+        if draws[6] < f.duplicate_rate:
+            out.append(("duplicate", DeliveryOptions(delay_s=first.delay_s + 1.0, fault="duplicate")))
+            self._record("duplicate", event_id, event_type, correlation_id)
+        if draws[7] < f.semantic_duplicate_rate:
+            out.append(("semantic", DeliveryOptions(delay_s=first.delay_s + 60.0, fault="semantic-duplicate")))
+            self._record("semantic-duplicate", event_id, event_type, correlation_id)
+        return out
+
+
+def install_api_faults(scenario: Scenario, apps: dict) -> list[tuple[str, str]]:
+    """Put the scenario's API fault rules on the fakes; returns (system, rule id) pairs."""
+    installed = []
+    for fault in scenario.faults.api:
+        spec = FaultRuleSpec.model_validate(fault.model_dump(exclude={"system"}))
+        rule = apps[fault.system].state.system.hooks.add(spec)
+        installed.append((fault.system, rule.id))
+    return installed
+
+
+def heal_api_faults(apps: dict) -> dict[str, int]:
+    """Remove every fault rule (the settle phase begins); returns how often each system's fired."""
+    fired = {}
+    for name, app in apps.items():
+        hooks = app.state.system.hooks
+        fired[name] = sum(rule.fired for rule in hooks.rules.values())
+        hooks.clear()
+    return fired
