@@ -8,12 +8,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from simulators.clock import Clock
 from simulators.domain import IdSequence, TrackingStatus
-from simulators.fakekit.announcer import Announcer
+from simulators.fakekit.announcer import FakeStore
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.problems import invalid, not_found
-from simulators.seed import Address, MasterData
+from simulators.seed import Address
 
 
 class Parcel(BaseModel):
@@ -61,12 +60,7 @@ class Tracker(BaseModel):
     updated_at: datetime
 
 
-class CarrierStore(Announcer):
-    def __init__(self, master: MasterData, clock: Clock) -> None:
-        super().__init__()
-        self.master = master
-        self.clock = clock
-        self.reset()
+class CarrierStore(FakeStore):
 
     def reset(self) -> None:
         self._rng = random.Random(f"carrier:{self.master.config.seed}")

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from itertools import islice
 from typing import Any, TypeVar
 
-from simulators.clock import Clock
 from simulators.domain import IdSequence, Money, StockStatus
 from simulators.erp.models import (
     AdjustmentRequest,
@@ -34,12 +33,12 @@ from simulators.erp.models import (
     SupplierClaim,
     SupplierClaimRequest,
 )
+from simulators.fakekit.announcer import FakeStore
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.problems import invalid, not_found
 from simulators.seed import (
     Customer,
     Item,
-    MasterData,
     OrderLine,
     SalesOrder,
     Site,
@@ -62,11 +61,7 @@ def _unique_lines(numbers: list[Any], field: str) -> None:
         seen.add(n)
 
 
-class ErpStore:
-    def __init__(self, master: MasterData, clock: Clock) -> None:
-        self.master = master
-        self.clock = clock
-        self.reset()
+class ErpStore(FakeStore):
 
     def reset(self) -> None:
         seeded = [int(i.rpartition("-")[2]) for i in self.master.orders]

@@ -10,6 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from simulators.clock import Clock
+from simulators.seed import MasterData
+
 Listener = Callable[[str, dict[str, Any]], None]
 
 
@@ -22,3 +25,16 @@ class Announcer:
         data = {**doc.model_dump(mode="json"), **extra}
         for listener in list(self.listeners):
             listener(event_type, data)
+
+
+class FakeStore(Announcer):
+    """What every fake's store starts from: the shared master data, the clock, and the seeded state."""
+
+    def __init__(self, master: MasterData, clock: Clock) -> None:
+        super().__init__()
+        self.master = master
+        self.clock = clock
+        self.reset()
+
+    def reset(self) -> None:
+        raise NotImplementedError

@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulators.clock import Clock
 from simulators.domain import (
     STATUS_RANK,
     IdSequence,
@@ -16,10 +15,10 @@ from simulators.domain import (
     ReturnReason,
     ReturnStatus,
 )
-from simulators.fakekit.announcer import Announcer
+from simulators.fakekit.announcer import FakeStore
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.problems import Problem, invalid, not_found
-from simulators.seed import MasterData, ReturnPolicy, SalesOrder
+from simulators.seed import ReturnPolicy, SalesOrder
 
 Ref = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -129,12 +128,7 @@ class StatusChange(BaseModel):
 _CUSTOMER = CallContext(principal="customer", correlation_id=None, idempotency_key=None)
 
 
-class ReturnsPortalStore(Announcer):
-    def __init__(self, master: MasterData, clock: Clock) -> None:
-        self.master = master
-        self.clock = clock
-        super().__init__()
-        self.reset()
+class ReturnsPortalStore(FakeStore):
 
     def reset(self) -> None:
         self._ids = IdSequence("RET")

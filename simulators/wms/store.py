@@ -9,12 +9,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulators.clock import Clock
 from simulators.domain import Condition, Disposition, IdSequence
-from simulators.fakekit.announcer import Announcer
+from simulators.fakekit.announcer import FakeStore
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.problems import invalid, not_found
-from simulators.seed import MasterData, Site
+from simulators.seed import Site
 
 Ref = Annotated[str, Field(min_length=1, max_length=100)]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000, description="Units, at least 1")]
@@ -137,12 +136,7 @@ class Inspection(Recorded):
 _FLOOR = CallContext(principal="warehouse", correlation_id=None, idempotency_key=None)
 
 
-class WmsStore(Announcer):
-    def __init__(self, master: MasterData, clock: Clock) -> None:
-        self.master = master
-        self.clock = clock
-        super().__init__()
-        self.reset()
+class WmsStore(FakeStore):
 
     def reset(self) -> None:
         self._asn_ids = IdSequence("ASN")
