@@ -302,3 +302,19 @@ def test_idempotency_keys_expire_after_24_hours_and_are_bounded_in_number():
     assert store.begin("p", "a", "print") is None  # forgotten, so executed again
     clock.advance(24 * 3600 + 1)
     assert store.begin("p", "b", "print") is None and len(store) == 1
+
+
+def test_frozen_documents_are_serialised_once_and_forgotten_with_them():
+    import gc
+
+    from simulators.domain import Money
+    from simulators.fakekit.routes import _FROZEN_JSON, document_json
+
+    money = Money(amount=1999, currency="USD")
+    assert document_json(money) == b'{"amount":1999,"currency":"USD"}'
+    assert document_json(money) is document_json(money)  # the same bytes, not serialised again
+    key = id(money)
+    assert key in _FROZEN_JSON
+    del money
+    gc.collect()
+    assert key not in _FROZEN_JSON

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import functools
 import re
+import weakref
 from urllib.parse import parse_qsl
 
 import pydantic_core
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from simulators.fakekit.problems import invalid
@@ -52,6 +54,22 @@ class RouteTable:
             seen.add(name)
 
 
+_FROZEN_JSON: dict[int, tuple[weakref.ref, bytes]] = {}
+
+
+def document_json(document) -> bytes:
+    """JSON of a document; a frozen one (seeded master data) is serialised once, then reused."""
+    if isinstance(document, BaseModel) and document.model_config.get("frozen"):
+        hit = _FROZEN_JSON.get(id(document))
+        if hit is not None and hit[0]() is document:
+            return hit[1]
+        body = pydantic_core.to_json(document)
+        key = id(document)
+        _FROZEN_JSON[key] = (weakref.ref(document, lambda _, key=key: _FROZEN_JSON.pop(key, None)), body)
+        return body
+    return pydantic_core.to_json(document)
+
+
 class DocumentRoute(APIRoute):
     """A route whose handler returns documents the store built through pydantic already.
 
@@ -68,7 +86,7 @@ class DocumentRoute(APIRoute):
             result = await endpoint(*args, **kwargs)
             if isinstance(result, Response):
                 return result
-            return Response(pydantic_core.to_json(result), status_code=code, media_type="application/json")
+            return Response(document_json(result), status_code=code, media_type="application/json")
 
         super().__init__(path, serialised, status_code=status_code, **options)
 
