@@ -3,7 +3,7 @@
 Two kinds of fault, as production has them:
 - on the events delivered to the integration layer: duplicates (same id), semantic duplicates
   (same fact, new id), reordering, delays, missing carrier scans, malformed payloads, forged
-  signatures, clock skew. :meth:`FaultPlan.deliveries` turns one fact into the deliveries
+  signatures, clock skew, and secret rotation (two signatures; the delivery must be accepted). :meth:`FaultPlan.deliveries` turns one fact into the deliveries
   that happen to it;
 - on the fakes' APIs: the scenario's fault rules, installed on the fakes' hooks for the run and
   healed before the settle phase.
@@ -13,6 +13,7 @@ duplicate credit memo followed this duplicated inspection event".
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ class FaultPlan:
         events another fault hits.
         """
         f, rng = self.faults, self.rng
-        draws = [rng.random() for _ in range(8)]
+        draws = [rng.random() for _ in range(9)]
         delay = rng.expovariate(1 / f.delay_s)
         if event_type == "tracking.updated" and draws[0] < f.missing_scan_rate:
             self._record("missing-scan", event_id, event_type, correlation_id)
@@ -66,9 +67,12 @@ class FaultPlan:
             first = DeliveryOptions(delay_s=first.delay_s, wrong_secret=True, fault="forged")
         elif draws[5] < f.clock_skew_rate:
             first = DeliveryOptions(delay_s=first.delay_s, timestamp_skew_s=-SKEW_S, fault="clock-skew")
-        out = [("original", first)]
         if first.fault:
             self._record(first.fault, event_id, event_type, correlation_id)
+        if draws[8] < f.rotation_rate and not first.wrong_secret:
+            first = dataclasses.replace(first, rotated=True, fault=first.fault or "rotated-secret")
+            self._record("rotated-secret", event_id, event_type, correlation_id)
+        out = [("original", first)]
         if draws[6] < f.duplicate_rate:
             out.append(("duplicate", DeliveryOptions(delay_s=first.delay_s + 1.0, fault="duplicate")))
             self._record("duplicate", event_id, event_type, correlation_id)

@@ -118,6 +118,7 @@ class EventFaults(_Section):
     malformed_rate: Rate = Field(0.0, description="Deliveries with a broken payload")
     forged_rate: Rate = Field(0.0, description="Deliveries signed with a wrong secret")
     clock_skew_rate: Rate = Field(0.0, description="Deliveries whose signature timestamp is 10 minutes off")
+    rotation_rate: Rate = Field(0.0, description="Deliveries signed with the old and the new secret (a rotation: must be accepted)")
 
 
 class ApiFault(FaultRuleSpec):

@@ -64,12 +64,13 @@ class World:
         correlation_id = self._correlation(event_type, data)
         event_id = f"evt_{next(self._event_ids):06d}"
         self.trace.emit(self.env.now, "event", type=event_type, id=event_id, correlation_id=correlation_id)
-        for label, options in self.fault_plan.deliveries(event_id, event_type, correlation_id) or [("missing", None)]:
-            if options is None or options.fault:
-                self.trace.emit(self.env.now, "fault", fault=options.fault if options else "missing-scan", event_id=event_id,
-                                correlation_id=correlation_id)
-            if self.deliverer is None or options is None:
-                continue
+        already = len(self.fault_plan.log)
+        deliveries = self.fault_plan.deliveries(event_id, event_type, correlation_id)
+        for injected in self.fault_plan.log[already:]:
+            self.trace.emit(self.env.now, "fault", fault=injected.kind, event_id=event_id, correlation_id=correlation_id)
+        if self.deliverer is None:
+            return
+        for label, options in deliveries:
             delivered_id = f"evt_{next(self._event_ids):06d}" if label == "semantic" else event_id
             self.deliverer.submit(Event(id=delivered_id, type=event_type, occurred_at=self.clock.now(),
                                         correlation_id=correlation_id, data=data), options)

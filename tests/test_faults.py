@@ -14,6 +14,7 @@ from simulators.world import World
 RATES = {
     "duplicate_rate": 0.10, "semantic_duplicate_rate": 0.05, "reorder_rate": 0.06, "delay_rate": 0.05,
     "missing_scan_rate": 0.20, "malformed_rate": 0.04, "forged_rate": 0.04, "clock_skew_rate": 0.04,
+    "rotation_rate": 0.05,
 }
 
 
@@ -46,6 +47,8 @@ def test_each_event_fault_appears_at_its_rate(run):
     assert _within(injected["forged"], delivered, (1 - RATES["malformed_rate"]) * RATES["forged_rate"])
     skew = (1 - RATES["malformed_rate"]) * (1 - RATES["forged_rate"]) * RATES["clock_skew_rate"]
     assert _within(injected["clock-skew"], delivered, skew)
+    not_forged = 1 - (1 - RATES["malformed_rate"]) * RATES["forged_rate"]
+    assert _within(injected["rotated-secret"], delivered, not_forged * RATES["rotation_rate"])
 
 
 def test_every_injected_fault_is_recorded_with_its_return(run):
@@ -73,13 +76,17 @@ def test_live_faults_reach_the_integration_layer_and_api_faults_heal():
     world = World(Scenario.model_validate({
         **SCENARIO, "name": "live-faults",
         "faults": {
-            "events": {"duplicate_rate": 0.2, "malformed_rate": 0.1, "forged_rate": 0.1},
+            "events": {"duplicate_rate": 0.2, "malformed_rate": 0.1, "forged_rate": 0.1, "rotation_rate": 0.2},
             "api": [{"system": "carrier", "kind": "error", "method": "POST", "path": "/labels", "status": 503, "first_n": 2}],
         },
     }), live=True)
     run_live(world, double)
     injected = world.fault_plan.injected
     assert injected["duplicate"] and injected["malformed"] and injected["forged"]
+    # Rotated deliveries carry two signatures and pass verification with the current secret.
+    rotated = {a.event_id for a in world.deliverer.journal if a.fault == "rotated-secret"}
+    assert rotated and rotated <= {e["id"] for e in double.received}
+    assert len(world.fault_plan.log) == sum(injected.values())
     # Forged deliveries fail the double's signature check, on every retry of them.
     forged = {a.event_id for a in world.deliverer.journal if a.fault == "forged"}
     assert len(forged) == injected["forged"] and double.bad_signatures >= len(forged)
