@@ -54,6 +54,7 @@ class CustomerBehaviour(_Section):
     ship_delay_days_median: Positive = Field(3.0, description="Label to drop-off (Returnly: about a week from initiation to mailing)")
     ship_delay_sigma: Positive = Field(0.6, description="Lognormal sigma of the drop-off delay")
     late_request_rate: Rate = Field(0.05, description="Requests made after the policy window (must be rejected)")
+    request_age_mode_days: Positive = Field(20, description="Most common age of the order at the return request (order-to-return age peaks near 20 days)")
 
     @model_validator(mode="after")
     def _mix(self) -> CustomerBehaviour:

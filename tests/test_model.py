@@ -111,3 +111,18 @@ def test_simulate_refuses_a_bad_scenario_naming_the_field(tmp_path):
     done = subprocess.run([sys.executable, "-m", "simulators.cli", "simulate", str(bad)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "volumes.days" in done.stderr and "greater than 0" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_order_to_return_age_peaks_near_twenty_days_and_late_requests_are_late():
+    world, _ = _trace({**QUICK, "volumes": {"days": 4, "returns_per_day": 150}})
+    window = world.master.policy.window_days
+    ages = {}
+    for exp in world.expectations.values():
+        delivered = world.master.orders[exp.order_id].delivered_at
+        ages[exp.return_id] = (world.scenario.epoch.timestamp() + exp.requested_at - delivered.timestamp()) / DAY
+    on_time = [ages[e.return_id] for e in world.expectations.values() if e.ineligible_reason != "outside-window"]
+    late = [ages[e.return_id] for e in world.expectations.values() if e.ineligible_reason == "outside-window"]
+    assert late and all(age > window for age in late)
+    assert all(0 < age < window for age in on_time)
+    # Triangular(0.5, 29.5, mode 20): median about 17 days.
+    assert 14 <= statistics.median(on_time) <= 20

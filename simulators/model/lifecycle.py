@@ -160,7 +160,11 @@ class ReturnsModel:
         rng = self.rng["customer"]
         window = self.policy.window_days
         late = rng.random() < c.late_request_rate
-        order = self.orders.pick(self.now(), window + 1, window + 30) if late else self.orders.pick(self.now(), 0.5, window - 0.5)
+        if late:
+            age = rng.uniform(window + 1, window + 30)
+        else:  # order-to-return age peaks near 20 days, inside the window
+            age = rng.triangular(0.5, window - 0.5, min(c.request_age_mode_days, window - 0.5))
+        order = self.orders.pick(self.now(), age)
         taken = self.orders.take(order)
         lines = [
             ReturnLineRequest(line_number=line.line_number, quantity=units,

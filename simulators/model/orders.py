@@ -7,6 +7,7 @@ master data, so the ERP and the portal see them as they see the seeded ones.
 
 from __future__ import annotations
 
+import bisect
 import random
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ class OrderBook:
         self.master = master
         self.rng = rng
         self._left: dict[tuple[str, int], int] = {}  # (order, line) -> units not yet returned
-        self._pool: list[str] = []  # orders with units left, in no particular order
+        self._by_delivery: list[tuple[float, str]] = []  # (delivered, unix s; order id), sorted
         self._next = len(master.orders) + 1
         self._customers = list(master.customers)
         self._items = list(master.items.values())
@@ -31,23 +32,20 @@ class OrderBook:
             return
         for line in order.lines:
             self._left[(order.id, line.line_number)] = line.quantity
-        self._pool.append(order.id)
+        bisect.insort(self._by_delivery, (order.delivered_at.timestamp(), order.id))
 
-    def pick(self, now: datetime, min_age_days: float, max_age_days: float) -> SalesOrder:
-        """A delivered order between the two ages with units left; a new sale when none is found."""
-        for _ in range(12):
-            if not self._pool:
-                break
-            i = self.rng.randrange(len(self._pool))
-            order = self.master.orders[self._pool[i]]
-            if not any(self._left.get((order.id, l.line_number)) for l in order.lines):
-                self._pool[i] = self._pool[-1]
-                self._pool.pop()
-                continue
-            age = (now - order.delivered_at).total_seconds() / 86_400
-            if min_age_days <= age <= max_age_days:
-                return order
-        return self._new_sale(now - timedelta(days=self.rng.uniform(min_age_days, max_age_days)))
+    def pick(self, now: datetime, age_days: float, tolerance_days: float = 0.5) -> SalesOrder:
+        """An order delivered about ``age_days`` ago with units left; a new sale when none is."""
+        target = (now - timedelta(days=age_days)).timestamp()
+        low = bisect.bisect_left(self._by_delivery, (target - tolerance_days * 86_400, ""))
+        high = bisect.bisect_right(self._by_delivery, (target + tolerance_days * 86_400, "~"))
+        candidates = [order_id for _, order_id in self._by_delivery[low:high] if self._has_units(order_id)]
+        if candidates:
+            return self.master.orders[self.rng.choice(candidates)]
+        return self._new_sale(now - timedelta(days=age_days))
+
+    def _has_units(self, order_id: str) -> bool:
+        return any(self._left.get((order_id, l.line_number)) for l in self.master.orders[order_id].lines)
 
     def _new_sale(self, delivered_at: datetime) -> SalesOrder:
         order_id = f"SO-{self._next:06d}"
