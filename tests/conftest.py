@@ -22,6 +22,20 @@ def api_client(app, **headers) -> TestClient:
 
 
 @pytest.fixture
+def clock():
+    """Business time that moves only when a test says so (``clock.advance(seconds)``)."""
+    from simulators.clock import ManualClock
+
+    return ManualClock()
+
+
+@pytest.fixture
+def store(app):
+    """The store behind the module's ``app`` fixture."""
+    return app.state.system.store
+
+
+@pytest.fixture
 def carrier_app():
     from simulators.carrier.app import create_app
 

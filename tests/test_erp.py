@@ -3,40 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from simulators.clock import ManualClock
 from simulators.erp.app import create_app
-from simulators.seed import DEFAULT_EPOCH, master_data
+from simulators.seed import master_data
 from tests.conftest import api_client
 
 SEED = 7
-
-
-class StepClock:
-    """Business time that only moves when a test says so."""
-
-    def __init__(self) -> None:
-        self.epoch = DEFAULT_EPOCH
-        self.time_scale = 1.0
-        self._s = 0.0
-
-    def advance(self, seconds: float) -> None:
-        self._s += seconds
-
-    def seconds(self) -> float:
-        return self._s
-
-    def now(self):
-        return self.epoch + timedelta(seconds=self._s)
-
-
-@pytest.fixture
-def clock():
-    return StepClock()
 
 
 @pytest.fixture
@@ -47,11 +24,6 @@ def app(clock):
 @pytest.fixture
 def erp(app):
     return api_client(app)
-
-
-@pytest.fixture
-def store(app):
-    return app.state.system.store
 
 
 def _order_with_quantity(min_qty: int = 2):
@@ -400,12 +372,12 @@ def _script(erp, order):
 def test_same_seed_same_snapshot():
     snapshots = []
     for _ in range(2):
-        app = create_app(seed=SEED, clock=StepClock())
+        app = create_app(seed=SEED, clock=ManualClock())
         _script(api_client(app), _order_with_quantity())
         snapshots.append(app.state.system.store.snapshot())
     assert snapshots[0] == snapshots[1]
     assert snapshots[0]["credit_memos"][0]["correlation_id"] == "c1"
-    other = create_app(seed=SEED + 1, clock=StepClock()).state.system.store.snapshot()
+    other = create_app(seed=SEED + 1, clock=ManualClock()).state.system.store.snapshot()
     assert other["inventory"] != snapshots[0]["inventory"]
 
 

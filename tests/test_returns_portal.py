@@ -41,11 +41,6 @@ def request_body(order=ORDER, email=None, lines=None, resolution="refund") -> di
 
 
 @pytest.fixture
-def clock():
-    return ManualClock(DEFAULT_EPOCH)
-
-
-@pytest.fixture
 def app(clock):
     return create_app(seed=SEED, clock=clock)
 
@@ -53,11 +48,6 @@ def app(clock):
 @pytest.fixture
 def portal(app):
     return api_client(app)
-
-
-@pytest.fixture
-def store(app):
-    return app.state.system.store
 
 
 def create(portal, **kw) -> dict:

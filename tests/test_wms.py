@@ -21,11 +21,6 @@ SERIAL = next(i.id for i in MASTER.items.values() if i.serial_controlled)
 
 
 @pytest.fixture
-def clock():
-    return ManualClock(DEFAULT_EPOCH)
-
-
-@pytest.fixture
 def app(clock):
     return create_app(seed=SEED, clock=clock)
 
@@ -33,11 +28,6 @@ def app(clock):
 @pytest.fixture
 def wms(app):
     return api_client(app)
-
-
-@pytest.fixture
-def store(app):
-    return app.state.system.store
 
 
 def asn_body(rma="RMA-000001", site=SITE, lines=None, **extra) -> dict:
