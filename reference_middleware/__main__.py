@@ -1,0 +1,46 @@
+"""``python -m reference_middleware`` (also ``returns-harness reference``): serve the reference."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+
+from reference_middleware.defects import Defect, parse_defects
+from reference_middleware.settings import ConfigError, load_settings
+
+cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@cli.command(help="Serve the reference integration layer: webhooks in, calls to the fakes out.")
+def serve(
+    port: Annotated[int, typer.Option(help="Port of the webhook intake and status API", min=0, max=65535)] = 8200,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    fakes_env: Annotated[Path, typer.Option(help="The env file `returns-harness fakes` wrote")] = Path(".env.fakes"),
+    webhook_secret: Annotated[str | None, typer.Option(help="Standard Webhooks secret (default: $RH_WEBHOOK_SECRET)")] = None,
+    database: Annotated[str, typer.Option(help="sqlite:///FILE, sqlite://:memory: or postgresql://...")] = "sqlite:///reference.sqlite3",
+    defect: Annotated[list[str], typer.Option(help=f"Switch on a known defect (repeatable): {', '.join(Defect)}")] = [],  # noqa: B006
+    workers: Annotated[int, typer.Option(help="Returns worked on at once", min=1)] = 8,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
+) -> None:
+    try:
+        settings = load_settings(fakes_env, webhook_secret=webhook_secret, database=database,
+                                 defects=parse_defects(defect), workers=workers)
+    except (ConfigError, ValueError, ValidationError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    from reference_middleware.app import create_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    typer.echo(f"reference integration layer on http://{host}:{port}/webhooks"
+               f" (defects: {', '.join(sorted(settings.defects)) or 'none'}; storage: {database})", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

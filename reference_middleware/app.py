@@ -1,0 +1,149 @@
+"""The HTTP face of the reference: webhook intake, the status of a return, health and metrics.
+
+Intake does as little as it can before answering: check the signature, validate, store the
+event and its job in one transaction, answer 2xx. The work happens later, in the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from standardwebhooks import Webhook
+
+from reference_middleware.clients import Fakes
+from reference_middleware.defects import Defect
+from reference_middleware.events import BadEvent, ReturnCancelledData, ReturnData, fact_key, parse
+from reference_middleware.settings import Settings
+from reference_middleware.store import NewJob, Repository, open_database
+from reference_middleware.workers import Workers
+from reference_middleware.workflow import RANK, Workflow
+
+
+def problem(status: int, title: str, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+class Metrics:
+    """Prometheus metrics of one reference instance (its own registry, so tests can run several)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.deliveries = Counter("reference_deliveries", "Webhook deliveries stored, by event type and outcome",
+                                  ["type", "outcome"], registry=self.registry)
+        self.refused = Counter("reference_refused_deliveries", "Webhook deliveries refused, by reason", ["reason"], registry=self.registry)
+        self.gauges = {
+            name: Gauge(f"reference_{name}", help_text, registry=self.registry)
+            for name, help_text in {
+                "jobs_pending": "Jobs waiting to run or to be retried (the outbox depth)",
+                "jobs_waiting": "Jobs parked until an earlier fact of their return arrives",
+                "jobs_done": "Jobs finished",
+                "jobs_dead": "Jobs given up (refused, too many attempts, or dropped)",
+                "inbox_lag_seconds": "Age of the oldest pending job",
+                "dead_letters": "Deliveries refused as malformed",
+                "retries": "Retries scheduled after failed calls",
+            }.items()
+        }
+
+
+def create_app(settings: Settings) -> FastAPI:
+    metrics = Metrics()
+    webhook = Webhook(settings.webhook_secret)
+    state: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        repo = Repository(await open_database(settings.database))
+        fakes = Fakes(settings.fakes, settings.call_timeout_s)
+        workers = Workers(settings, repo, Workflow(settings, repo, fakes))
+        state.update(repo=repo, workers=workers)
+        workers.start()
+        try:
+            yield
+        finally:
+            await workers.stop()
+            await fakes.aclose()
+            await repo.close()
+
+    app = FastAPI(title="returns-harness reference integration layer", lifespan=lifespan)
+    app.state.settings = settings
+
+    async def intake(request: Request) -> JSONResponse:
+        body = await request.body()
+        if Defect.SLOW in settings.defects:
+            await asyncio.sleep(settings.slow_ms / 1000)
+        repo: Repository = state["repo"]
+        if Defect.SKIPS_SIGNATURE_CHECK not in settings.defects:
+            try:
+                webhook.verify(body, dict(request.headers))
+            except Exception as e:  # the library raises several kinds on bad headers
+                metrics.refused.labels("signature").inc()
+                return problem(401, "Unauthorized", f"webhook signature refused: {e or type(e).__name__}")
+        try:
+            event = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            metrics.refused.labels("malformed").inc()
+            await repo.dead_letter(request.headers.get("webhook-id"), f"not JSON: {e}", body)
+            return problem(400, "Bad Request", f"the body is not JSON: {e}")
+        try:
+            envelope, data = parse(event)
+        except BadEvent as e:
+            metrics.refused.labels("malformed").inc()
+            await repo.dead_letter(request.headers.get("webhook-id"), str(e), body)
+            return problem(422, "Unprocessable Content", "the event does not match the contract", e.errors)
+        match data:
+            case ReturnData():
+                return_id = data.id
+            case ReturnCancelledData():
+                return_id = data.return_id
+            case _:
+                return_id = envelope.correlation_id
+        job = NewJob(return_id, envelope.type, envelope.id, envelope.occurred_at.isoformat(), envelope.data)
+        # double-restock: inspection deliveries skip deduplication (the defect's fast path).
+        dedupe = Defect.NO_DEDUPE not in settings.defects and not (
+            Defect.DOUBLE_RESTOCK in settings.defects and envelope.type == "inspection.completed")
+        outcome = await repo.accept(event, fact_key(envelope, data), [job], dedupe=dedupe)
+        metrics.deliveries.labels(envelope.type, outcome).inc()
+        state["workers"].wake.set()
+        return JSONResponse({"event_id": envelope.id, "outcome": outcome}, status_code=200)
+
+    app.add_api_route("/webhooks", intake, methods=["POST"], summary="Receive any event of docs/CONTRACT.md")
+    app.add_api_route("/webhooks/{source}", intake, methods=["POST"], summary="The same, for senders that want one URL per source")
+
+    @app.get("/returns/{return_id}", summary="What this layer did for one return")
+    async def return_status(return_id: str) -> JSONResponse:
+        repo: Repository = state["repo"]
+        steps, jobs = await repo.steps(return_id), await repo.jobs_of(return_id)
+        if not steps and not jobs:
+            return problem(404, "Not Found", f"no event of return {return_id} was received")
+        status = steps.get("portal", {}).get("status", "requested")
+        return JSONResponse({
+            "return_id": return_id,
+            "status": status,
+            "finished": RANK[status] == RANK["closed"] or status in ("rejected",) or bool(steps.get("cancelled")),
+            "cancelled": bool(steps.get("cancelled")),
+            "steps": steps,
+            "jobs": jobs,
+        })
+
+    @app.get("/healthz", summary="Liveness, with the defects switched on")
+    async def healthz() -> dict:
+        await state["repo"].gauges()  # the database answers
+        return {"status": "ok", "defects": sorted(settings.defects)}
+
+    @app.get("/metrics", summary="Prometheus metrics: inbox lag, outbox depth, retries, dead letters")
+    async def prometheus() -> PlainTextResponse:
+        for name, value in (await state["repo"].gauges()).items():
+            metrics.gauges[name].set(value)
+        return PlainTextResponse(generate_latest(metrics.registry).decode(), media_type="text/plain; version=0.0.4")
+
+    return app

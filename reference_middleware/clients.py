@@ -1,0 +1,117 @@
+"""HTTP clients of the four fakes: auth, correlation and idempotency headers, and errors sorted
+into "try again later" (:class:`Transient`) and "this will never work" (:class:`Rejected`)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from reference_middleware.settings import FakeEndpoint
+
+
+class CallFailed(Exception):
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status, self.retry_after = status, retry_after
+
+
+class Transient(CallFailed):
+    """Timeouts, dropped connections, 5xx, 429, 409 (a request with this key still running)."""
+
+
+class Rejected(CallFailed):
+    """A 4xx that no retry will change: bad input, unknown document."""
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers["retry-after"]))
+    except (KeyError, ValueError):
+        return None
+
+
+class FakeApi:
+    """One fake system. API keys are static; the ERP's OAuth token is fetched, cached until it
+    expires, and fetched again when the ERP says it is invalid."""
+
+    def __init__(self, name: str, endpoint: FakeEndpoint, client: httpx.AsyncClient) -> None:
+        self.name, self.endpoint, self.client = name, endpoint, client
+        self._token: str | None = None
+        self._token_expires = 0.0
+
+    async def _authorization(self, refresh: bool = False) -> str:
+        if self.endpoint.api_key:
+            return f"Bearer {self.endpoint.api_key}"
+        if refresh or self._token is None or time.monotonic() >= self._token_expires:
+            response = await self._send("POST", self.endpoint.token_url, data={
+                "grant_type": "client_credentials",
+                "client_id": self.endpoint.client_id,
+                "client_secret": self.endpoint.client_secret,
+            })
+            if response.status_code != 200:
+                raise self._failure(response, "getting a token")
+            body = response.json()
+            self._token = body["access_token"]
+            # Renew a little early so that a token does not expire between check and use.
+            self._token_expires = time.monotonic() + max(1.0, float(body.get("expires_in", 60)) * 0.9)
+        return f"Bearer {self._token}"
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self.client.request(method, url, **kwargs)
+        except httpx.TimeoutException:
+            raise Transient(f"{self.name}: {method} {url} timed out") from None
+        except httpx.TransportError as e:
+            raise Transient(f"{self.name}: {method} {url} failed: {type(e).__name__} {e}") from None
+
+    def _failure(self, response: httpx.Response, what: str) -> CallFailed:
+        status = response.status_code
+        detail = response.text[:300]
+        message = f"{self.name}: {what} answered {status}: {detail}"
+        if status >= 500 or status in (408, 409, 425, 429):
+            return Transient(message, status=status, retry_after=_retry_after(response))
+        return Rejected(message, status=status)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        correlation_id: str,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """The JSON answer of a 2xx; otherwise :class:`Transient` or :class:`Rejected`."""
+        headers = {"X-Correlation-ID": correlation_id}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        url = f"{self.endpoint.url}{path}"
+        for attempt in range(2):
+            headers["Authorization"] = await self._authorization(refresh=attempt > 0)
+            response = await self._send(method, url, json=json, params=params, headers=headers)
+            # An expired or revoked OAuth token: fetch a new one once, then give up on this try.
+            if response.status_code == 401 and self.endpoint.token_url and attempt == 0:
+                continue
+            break
+        if response.is_success:
+            return response.json()
+        if response.status_code == 401 and self.endpoint.token_url:
+            raise Transient(f"{self.name}: {method} {path} refused a fresh token", status=401)
+        raise self._failure(response, f"{method} {path}")
+
+
+class Fakes:
+    """The four systems, sharing one pooled connection client."""
+
+    def __init__(self, endpoints: dict[str, FakeEndpoint], timeout_s: float) -> None:
+        self.client = httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=64))
+        self.erp = FakeApi("erp", endpoints["erp"], self.client)
+        self.wms = FakeApi("wms", endpoints["wms"], self.client)
+        self.carrier = FakeApi("carrier", endpoints["carrier"], self.client)
+        self.portal = FakeApi("returns_portal", endpoints["returns_portal"], self.client)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

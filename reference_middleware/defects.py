@@ -1,0 +1,60 @@
+"""Known defects, each off by default and each the imitation of a production incident.
+
+A defect is a few lines behind a flag in the code that it breaks (search for its name). Each
+one must make the matching check of the harness fail; the correct reference passes them all.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Defect(StrEnum):
+    NO_DEDUPE = "no-dedupe"
+    """Every delivery is processed as new work with fresh keys. Incident: a webhook retried after
+    a slow 200 created a second credit memo, and the customer was refunded twice."""
+
+    NO_IDEMPOTENCY_KEY = "no-idempotency-key"
+    """Writes go out without an Idempotency-Key. Incident: the ERP committed an RMA, the response
+    was lost in a load-balancer timeout, the retry created a second RMA."""
+
+    TRUSTS_ORDER = "trusts-order"
+    """Events are applied in arrival order. Incident: a late "in transit" scan moved a refunded
+    return back to in transit, and the customer was told the parcel was still on its way."""
+
+    REFUND_BEFORE_INSPECTION = "refund-before-inspection"
+    """The credit memo is issued when the parcel is received, before grading. Incident: empty
+    boxes and swapped items were refunded in full during a peak."""
+
+    NO_RETRY = "no-retry"
+    """A failed call drops its work. Incident: returns approved during an ERP maintenance window
+    never got their RMA and stalled until customers complained."""
+
+    IGNORES_RETRY_AFTER = "ignores-retry-after"
+    """Throttled calls are retried at once. Incident: the middleware hammered a rate-limited ERP
+    and got its client blocked for the day."""
+
+    DOUBLE_RESTOCK = "double-restock"
+    """Stock is adjusted once per inspection delivery, ahead of deduplication. Incident: a
+    redelivered inspection event put returned units into available stock twice (phantom stock)."""
+
+    SKIPS_SIGNATURE_CHECK = "skips-signature-check"
+    """Webhook signatures are not checked. Incident: forged "inspection completed" calls
+    triggered refunds for returns that never arrived."""
+
+    WRONG_REFUND_AMOUNT = "wrong-refund-amount"
+    """The restocking fee is ignored. Incident: opened items were refunded in full after a policy
+    change the middleware never picked up."""
+
+    SLOW = "slow"
+    """Every step and every acknowledgement waits a while. Incident: a debug setting left on in
+    production made webhook answers slow enough to be retried and RMAs miss their SLA."""
+
+
+def parse_defects(names: list[str] | tuple[str, ...]) -> frozenset[Defect]:
+    """Defects by name; an unknown name is a ValueError listing the known ones."""
+    known = {d.value: d for d in Defect}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown defect(s) {', '.join(unknown)}; expected some of: {', '.join(known)}")
+    return frozenset(known[n] for n in names)

@@ -1,0 +1,88 @@
+"""How the reference is configured: where the fakes are, the webhook secret, storage, defects."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from reference_middleware.defects import Defect
+
+SYSTEMS = ("erp", "wms", "carrier", "returns_portal")
+
+
+class FakeEndpoint(BaseModel):
+    url: str
+    api_key: str | None = None
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
+class Settings(BaseModel):
+    fakes: dict[str, FakeEndpoint]
+    webhook_secret: str = Field(description="Standard Webhooks secret shared with the sender (whsec_...)")
+    database: str = Field("sqlite://:memory:", description="sqlite:///path, sqlite://:memory: or postgresql://...")
+    defects: frozenset[Defect] = frozenset()
+    workers: int = Field(8, ge=1, description="Returns worked on at once")
+    call_timeout_s: float = Field(10.0, gt=0)
+    retry_base_s: float = Field(0.2, gt=0, description="First backoff; doubles per attempt, with jitter")
+    retry_cap_s: float = Field(20.0, gt=0)
+    max_attempts: int = Field(40, ge=1, description="Attempts of one job before it is dead-lettered")
+    slow_ms: int = Field(300, ge=0, description="Delay per step and per acknowledgement under the `slow` defect")
+    seed: int = 0
+
+    def has(self, defect: Defect) -> bool:
+        return defect in self.defects
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines, as `returns-harness fakes` writes them; comments and blanks skipped."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read the fakes' env file {path}: {e.strerror}") from None
+    env = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
+        env[key.strip()] = value.strip()
+    return env
+
+
+def fakes_from_env(env: dict[str, str]) -> dict[str, FakeEndpoint]:
+    """The four fakes from RH_<SYSTEM>_URL and their credentials; a missing one is named."""
+    fakes, missing = {}, []
+    for system in SYSTEMS:
+        prefix = f"RH_{system.upper()}"
+        fields = {k: env.get(f"{prefix}_{k.upper()}") for k in ("url", "api_key", "token_url", "client_id", "client_secret")}
+        if not fields["url"]:
+            missing.append(f"{prefix}_URL")
+            continue
+        if not fields["api_key"] and not (fields["token_url"] and fields["client_id"] and fields["client_secret"]):
+            missing.append(f"{prefix}_API_KEY (or _TOKEN_URL, _CLIENT_ID, _CLIENT_SECRET)")
+            continue
+        fakes[system] = FakeEndpoint(**{k: v for k, v in fields.items() if v})
+    if missing:
+        raise ConfigError(f"the fakes' settings lack {', '.join(missing)}; run `returns-harness fakes` to write them")
+    return fakes
+
+
+def load_settings(fakes_env: Path | None, **options) -> Settings:
+    """Settings from the fakes' env file (else the process environment) and options."""
+    env = dict(os.environ)
+    if fakes_env is not None:
+        env.update(read_env_file(fakes_env))
+    secret = options.pop("webhook_secret", None) or env.get("RH_WEBHOOK_SECRET")
+    if not secret:
+        raise ConfigError("no webhook secret: pass --webhook-secret or set RH_WEBHOOK_SECRET (the secret the sender signs with)")
+    return Settings(fakes=fakes_from_env(env), webhook_secret=secret, **options)
