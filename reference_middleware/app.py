@@ -84,7 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         repo: Repository = state["repo"]
         if Defect.SKIPS_SIGNATURE_CHECK not in settings.defects:
             try:
-                webhook.verify(body, dict(request.headers))
+                webhook.verify(body, dict(request.headers), json_parse=False)
             except Exception as e:  # the library raises several kinds on bad headers
                 metrics.refused.labels("signature").inc()
                 return problem(401, "Unauthorized", f"webhook signature refused: {e or type(e).__name__}")
