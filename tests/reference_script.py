@@ -165,3 +165,19 @@ class Script:
             if line.startswith(name + " ") or line.startswith(name + "{"):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
+
+
+def approved(script: Script, order) -> dict:
+    ret = script.new_return(order)
+    assert script.send(script.created(ret)).status_code == 200
+    script.wait_status(ret["id"], "approved")
+    return ret
+
+
+def through_inspection(script: Script, ret: dict, condition: str = "new", disposition: str = "restock") -> tuple[dict, dict]:
+    receipt = script.receive(ret)
+    assert script.send(script.event("receipt.completed", receipt, ret["id"])).status_code == 200
+    script.wait_status(ret["id"], "received")
+    inspection = script.inspect(receipt, condition, disposition)
+    assert script.send(script.event("inspection.completed", inspection, ret["id"])).status_code == 200
+    return receipt, inspection

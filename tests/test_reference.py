@@ -14,7 +14,7 @@ import pytest
 
 from simulators.serving import fleet_in_thread
 from tests.reference_process import ReferenceProcess, wait_until
-from tests.reference_script import Script
+from tests.reference_script import Script, approved, through_inspection
 
 SEED = 5
 
@@ -56,22 +56,6 @@ def run(fleet, tmp_path, request):
         script.heal()
         script.ref.stop()
         script.close()
-
-
-def approved(script: Script, order) -> dict:
-    ret = script.new_return(order)
-    assert script.send(script.created(ret)).status_code == 200
-    script.wait_status(ret["id"], "approved")
-    return ret
-
-
-def through_inspection(script: Script, ret: dict, condition: str = "new", disposition: str = "restock") -> tuple[dict, dict]:
-    receipt = script.receive(ret)
-    assert script.send(script.event("receipt.completed", receipt, ret["id"])).status_code == 200
-    script.wait_status(ret["id"], "received")
-    inspection = script.inspect(receipt, condition, disposition)
-    assert script.send(script.event("inspection.completed", inspection, ret["id"])).status_code == 200
-    return receipt, inspection
 
 
 # -- the correct reference ---------------------------------------------------------------------
