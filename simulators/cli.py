@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -68,6 +70,16 @@ def fakes(
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"cannot write {env_file}: {exc.strerror or exc}") from None
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+def reference(ctx: typer.Context) -> None:
+    """Serve the reference integration layer; `returns-harness reference --help` lists its options.
+
+    It runs as its own program (`python -m reference_middleware`), the way a user's middleware
+    would: the harness never imports it.
+    """
+    os.execv(sys.executable, [sys.executable, "-m", "reference_middleware", *ctx.args])
 
 
 @app.command()

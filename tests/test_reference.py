@@ -294,3 +294,19 @@ def test_defect_slow_answers_every_delivery_late(run, orders):
     started = time.monotonic()
     assert script.send(script.created(ret)).status_code == 200
     assert time.monotonic() - started >= 0.3  # the acknowledgement alone waited slow_ms
+
+
+def test_the_command_refuses_bad_flags_naming_them(tmp_path):
+    import subprocess
+    import sys
+
+    def run_cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "simulators.cli", "reference", *args], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+    unreadable = run_cli("--webhook-secret", "whsec_eA==", "--fakes-env", str(tmp_path / "none"))
+    assert unreadable.returncode == 2 and "cannot read the fakes' env file" in unreadable.stderr
+    (tmp_path / ".env.fakes").write_text("RH_ERP_URL=http://127.0.0.1:1\n")
+    lacking = run_cli("--webhook-secret", "whsec_eA==")
+    assert lacking.returncode == 2 and "RH_WMS_URL" in lacking.stderr and "Traceback" not in lacking.stderr
+    defect = run_cli("--defect", "no-such-defect")
+    assert defect.returncode == 2 and "unknown defect(s) no-such-defect" in defect.stderr
