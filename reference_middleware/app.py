@@ -19,7 +19,13 @@ from standardwebhooks import Webhook
 
 from reference_middleware.clients import Fakes
 from reference_middleware.defects import Defect
-from reference_middleware.events import BadEvent, ReturnCancelledData, ReturnData, fact_key, parse
+from reference_middleware.events import (
+    BadEvent,
+    ReturnCancelledData,
+    ReturnData,
+    fact_key,
+    parse,
+)
 from reference_middleware.settings import Settings
 from reference_middleware.store import NewJob, Repository, open_database
 from reference_middleware.workers import Workers
@@ -85,7 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
         if Defect.SKIPS_SIGNATURE_CHECK not in settings.defects:
             try:
                 webhook.verify(body, dict(request.headers), json_parse=False)
-            except Exception as e:  # the library raises several kinds on bad headers
+            except Exception as e:  # noqa: BLE001 (the library raises several kinds on bad headers)
                 metrics.refused.labels("signature").inc()
                 return problem(401, "Unauthorized", f"webhook signature refused: {e or type(e).__name__}")
         try:

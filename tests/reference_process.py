@@ -68,8 +68,9 @@ class ReferenceProcess:
                 "--webhook-secret", SECRET, "--database", database]
         for name in self.defects:
             args += ["--defect", name]
-        self.proc = subprocess.Popen(args, cwd=self.workdir, env={**os.environ, **self.extra_env},
-                                     stdout=subprocess.DEVNULL, stderr=open(self.workdir / "reference.log", "ab"))
+        with open(self.workdir / "reference.log", "ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(args, cwd=self.workdir, env={**os.environ, **self.extra_env},
+                                         stdout=subprocess.DEVNULL, stderr=log)
 
     def wait_healthy(self) -> None:
         def healthy() -> bool:

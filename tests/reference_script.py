@@ -162,7 +162,7 @@ class Script:
 
     def metric(self, name: str) -> float:
         for line in self.http.get(f"{self.ref.url}/metrics").text.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
+            if line.startswith((name + " ", name + "{")):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 

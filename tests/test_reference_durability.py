@@ -50,7 +50,7 @@ def postgres_url():
     if not _postgres_up() and shutil.which("pg_ctlcluster"):
         for version in glob.glob("/etc/postgresql/*"):
             subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version.rsplit("/", 1)[1], "main", "start"],
-                           capture_output=True, timeout=60)
+                           capture_output=True, timeout=60, check=False)
         with contextlib.suppress(TimeoutError):
             wait_until(_postgres_up, 30, interval_s=0.5, what="PostgreSQL")
     if not _postgres_up():
