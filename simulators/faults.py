@@ -8,7 +8,9 @@ Two kinds of fault, as production has them:
 - on the fakes' APIs: the scenario's fault rules, installed on the fakes' hooks for the run and
   healed before the settle phase.
 Every injected fault is recorded with the return it touched, so a report can say "this
-duplicate credit memo followed this duplicated inspection event".
+duplicate credit memo followed this duplicated inspection event": the world traces each one
+(:attr:`FaultPlan.last` after each call), and a live run also keeps them in :attr:`FaultPlan.log`.
+A lean virtual run keeps only the counts, since the trace already has every fault.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from simulators.fakekit.hooks import FaultRuleSpec
 from simulators.scenario import Scenario
 
 SKEW_S = 600  # a signature timestamp ten minutes off: outside the 5-minute tolerance
+_RATES = ("duplicate_rate", "semantic_duplicate_rate", "reorder_rate", "delay_rate", "missing_scan_rate",
+          "malformed_rate", "forged_rate", "clock_skew_rate", "rotation_rate")
 
 
 @dataclass(frozen=True)
@@ -34,15 +38,21 @@ class Injected:
 
 
 class FaultPlan:
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, *, keep_log: bool = True) -> None:
         self.faults = scenario.faults.events
         self.rng = random.Random(f"{scenario.seed}:faults")
         self.injected: Counter[str] = Counter()
+        self.keep_log = keep_log
         self.log: list[Injected] = []
+        self.last: list[str] = []  # the kinds injected by the last call of deliveries()
+        # With every rate at zero nothing can be injected: skip the draws (they decide nothing).
+        self.idle = not any(getattr(self.faults, name) for name in _RATES)
 
     def _record(self, kind: str, event_id: str, event_type: str, correlation_id: str) -> None:
         self.injected[kind] += 1
-        self.log.append(Injected(kind, event_id, event_type, correlation_id))
+        self.last.append(kind)
+        if self.keep_log:
+            self.log.append(Injected(kind, event_id, event_type, correlation_id))
 
     def deliveries(self, event_id: str, event_type: str, correlation_id: str) -> list[tuple[str, DeliveryOptions]]:
         """The deliveries one fact becomes, as (label, options); label "semantic" needs a new id.
@@ -50,6 +60,9 @@ class FaultPlan:
         Draws happen in a fixed order for every event, so one fault's rate does not shift which
         events another fault hits.
         """
+        self.last = []
+        if self.idle:
+            return [("original", DeliveryOptions())]
         f, rng = self.faults, self.rng
         draws = [rng.random() for _ in range(9)]
         delay = rng.expovariate(1 / f.delay_s)

@@ -15,7 +15,7 @@ from typing import Annotated, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from simulators.domain import Condition, Disposition, Resolution
+from simulators.domain import Category, Condition, Disposition, Resolution
 from simulators.fakekit.hooks import FaultRuleSpec
 from simulators.seed import DEFAULT_EPOCH
 
@@ -23,6 +23,7 @@ SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 Rate = Annotated[float, Field(ge=0, le=1)]
 Positive = Annotated[float, Field(gt=0)]
+Weight = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 
 
 class _Section(BaseModel):
@@ -84,12 +85,22 @@ class WarehouseModel(_Section):
     )
     disposition_by_condition: dict[Condition, dict[Disposition, Rate]] = Field(
         default={
-            Condition.NEW: {Disposition.RESTOCK: 1.0},
-            Condition.OPENED: {Disposition.RESTOCK: 0.7, Disposition.REFURBISH: 0.3},
-            Condition.DAMAGED: {Disposition.SCRAP: 0.6, Disposition.REFURBISH: 0.4},
-            Condition.DEFECTIVE: {Disposition.RETURN_TO_VENDOR: 0.75, Disposition.QUARANTINE: 0.25},
+            Condition.NEW: {Disposition.RESTOCK: 0.9, Disposition.RETURN_TO_VENDOR: 0.1},
+            Condition.OPENED: {Disposition.RESTOCK: 0.55, Disposition.REFURBISH: 0.3, Disposition.RETURN_TO_VENDOR: 0.15},
+            Condition.DAMAGED: {Disposition.SCRAP: 0.3, Disposition.REFURBISH: 0.55, Disposition.RETURN_TO_VENDOR: 0.15},
+            Condition.DEFECTIVE: {Disposition.RETURN_TO_VENDOR: 0.85, Disposition.QUARANTINE: 0.15},
         },
         description="Disposition by condition (shaped to Optoro's ~50% restock, ~25% return to vendor)",
+    )
+    disposition_by_category: dict[Category, dict[Disposition, Weight]] = Field(
+        default={
+            Category.APPAREL: {Disposition.RESTOCK: 1.3, Disposition.RETURN_TO_VENDOR: 0.6, Disposition.REFURBISH: 0.8},
+            Category.ELECTRONICS: {Disposition.RESTOCK: 0.6, Disposition.REFURBISH: 2.0, Disposition.RETURN_TO_VENDOR: 1.5},
+            Category.HOME: {Disposition.REFURBISH: 1.2},
+            Category.BEAUTY: {Disposition.RESTOCK: 0.7, Disposition.SCRAP: 3.0},
+        },
+        description="Per item category, weights that multiply the shares of disposition_by_condition, then renormalised "
+                    "(1 = unchanged; a disposition or category left out keeps weight 1)",
     )
 
     @model_validator(mode="after")
@@ -103,7 +114,21 @@ class WarehouseModel(_Section):
         if missing:
             # Reasons force defective and damaged grades, so every condition needs a mix.
             raise ValueError(f"disposition_by_condition needs a mix for every condition; missing: {', '.join(missing)}")
+        for category, weights in self.disposition_by_category.items():
+            for condition, mix in self.disposition_by_condition.items():
+                if not any(share * weights.get(d, 1.0) > 0 for d, share in mix.items()):
+                    raise ValueError(
+                        f"disposition_by_category.{category.value}: its weights leave condition {condition.value!r} no disposition "
+                        f"(each of {', '.join(d.value for d in mix)} is weighted 0)"
+                    )
         return self
+
+    def disposition_mix(self, category: Category, condition: Condition) -> dict[Disposition, float]:
+        """Shares of each disposition for units of this category found in this condition."""
+        weights = self.disposition_by_category.get(category, {})
+        weighted = {d: share * weights.get(d, 1.0) for d, share in self.disposition_by_condition[condition].items()}
+        total = sum(weighted.values())
+        return {d: w / total for d, w in weighted.items() if w > 0}
 
 
 class EventFaults(_Section):

@@ -1,13 +1,17 @@
 """A world: master data, the four fakes, the SimPy model and its clock, assembled from a scenario.
 
 - Virtual mode runs the model as fast as the CPU allows, with the in-process stand-in playing
-  the integration layer: for traces, expectations and volume studies.
+  the integration layer: for traces, expectations and volume studies. It is lean: once a
+  return has ended, its expectation is written to the trace (kind ``expected``) and the fakes
+  forget its documents, so memory holds only the returns on their way, not the season.
 - Live mode serves the fakes over HTTP and steps the model in (scaled) real time from the same
   asyncio loop, delivering every announced fact to a real integration layer as a signed webhook.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import itertools
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -15,27 +19,45 @@ from typing import IO
 
 import simpy
 
+from simulators.delivery import Deliverer, Event, HttpTransport
+from simulators.faults import FaultPlan, heal_api_faults, install_api_faults
 from simulators.model.demand import DAY
 from simulators.model.expected import Expectation
-from simulators.model.lifecycle import ReturnsModel
+from simulators.model.lifecycle import TERMINAL, ReturnsModel, ended
 from simulators.model.standin import InlineIntegration
 from simulators.model.trace import Trace
 from simulators.scenario import Scenario
 from simulators.seed import MasterData, SeedConfig, generate
-from simulators.delivery import Deliverer, Event, HttpTransport
-from simulators.faults import FaultPlan, heal_api_faults, install_api_faults
 from simulators.serving import FakeFleet, create_apps
 from simulators.simtime import LiveClock, RealtimeDriver, SimClock
 
-# Where a return can end; anything else is still on its way.
-TERMINAL = {"closed", "rejected", "cancelled", "never-shipped", "returned-to-sender"}
+__all__ = ["TERMINAL", "World"]
 SETTLE_LIMIT_DAYS = 30  # a settle that has not finished by then reports what is still open
 MONITOR_S = 3600.0
 
 
+@contextlib.contextmanager
+def _fewer_collections():
+    """A virtual run allocates many short-lived documents and frees them by reference counting:
+    the cyclic collector's default youngest-generation threshold (700) makes it scan the live heap
+    far more often than that needs (about 10% of a run)."""
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, before[1], before[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 class World:
-    def __init__(self, scenario: Scenario, *, live: bool = False, trace_sink: IO[bytes] | None = None) -> None:
+    def __init__(self, scenario: Scenario, *, live: bool = False, trace_sink: IO[bytes] | None = None,
+                 lean: bool | None = None, keep_expectations: bool | None = None) -> None:
+        """``lean`` (default: in virtual mode) has the fakes forget an ended return's documents
+        and keeps no fault log; ``keep_expectations`` (default: in live mode, for the oracle)
+        keeps every expectation in :attr:`expectations` besides tracing it."""
         self.scenario = scenario
+        self.lean = not live if lean is None else lean
+        self.keep_expectations = live if keep_expectations is None else keep_expectations
         self.env = simpy.Environment()
         self.driver = RealtimeDriver(self.env, scenario.time_scale, scenario.epoch) if live else None
         self.clock = LiveClock(self.driver, scenario.epoch) if live else SimClock(self.env, scenario.epoch, scenario.time_scale)
@@ -44,10 +66,11 @@ class World:
         self.stores = {name: app.state.system.store for name, app in self.apps.items()}
         self.trace = Trace(scenario.epoch, trace_sink)
         self.expectations: dict[str, Expectation] = {}
-        self.model = ReturnsModel(self.env, scenario, self.stores, self.trace, self._expect)
+        self.model = ReturnsModel(self.env, scenario, self.stores, self.trace, self._expect, self._finished, lean=self.lean)
         self.events: Counter[str] = Counter()
         self.deliverer: Deliverer | None = None
-        self.fault_plan = FaultPlan(scenario)
+        self.stand_in: InlineIntegration | None = None
+        self.fault_plan = FaultPlan(scenario, keep_log=not self.lean)
         self.api_faults_fired: dict[str, int] = {}
         self._event_ids = itertools.count(1)
         self._return_of_rma: dict[str, str] = {}
@@ -56,18 +79,41 @@ class World:
             store.listeners.append(self._announced)
 
     def _expect(self, expectation: Expectation) -> None:
-        self.expectations[expectation.return_id] = expectation
+        if self.keep_expectations:
+            self.expectations[expectation.return_id] = expectation
 
+    def _finished(self, exp: Expectation, receipt_id: str | None) -> None:
+        """A return has ended: its expectation goes to the trace; a lean world forgets it."""
+        self.trace.emit(self.env.now, "expected", **vars(exp))
+        if not self.lean:
+            return
+        portal = self.stores["returns_portal"]
+        ret = portal.returns.get(exp.return_id)
+        if ret is None:
+            return
+        code = ret.label.tracking_code if ret.label else None
+        if code is not None:
+            self.stores["carrier"].forget(code)
+        self.stores["wms"].forget(ret.rma_id, code, [receipt_id] if receipt_id else ())
+        if ret.rma_id is not None:
+            self._return_of_rma.pop(ret.rma_id, None)
+        if self.stand_in is not None:
+            self.stand_in.forget(exp.return_id)
+        portal.forget(exp.return_id)
+
+    def flush_expectations(self) -> None:
+        """Trace the expectations of returns still on their way (a run cut short by its limit)."""
+        for exp in self.model.open_expectations():
+            self.trace.emit(self.env.now, "expected", **vars(exp))
     def _announced(self, event_type: str, data: dict) -> None:
         """A fact for the integration layer: traced, and in live mode delivered as a webhook."""
         self.events[event_type] += 1
         correlation_id = self._correlation(event_type, data)
         event_id = f"evt_{next(self._event_ids):06d}"
         self.trace.emit(self.env.now, "event", type=event_type, id=event_id, correlation_id=correlation_id)
-        already = len(self.fault_plan.log)
         deliveries = self.fault_plan.deliveries(event_id, event_type, correlation_id)
-        for injected in self.fault_plan.log[already:]:
-            self.trace.emit(self.env.now, "fault", fault=injected.kind, event_id=event_id, correlation_id=correlation_id)
+        for kind in self.fault_plan.last:
+            self.trace.emit(self.env.now, "fault", fault=kind, event_id=event_id, correlation_id=correlation_id)
         if self.deliverer is None:
             return
         for label, options in deliveries:
@@ -104,7 +150,7 @@ class World:
 
     @property
     def open_returns(self) -> int:
-        return sum(n for stage, n in self.model.stages.items() if stage not in TERMINAL and not stage.startswith("stalled"))
+        return sum(n for stage, n in self.model.stages.items() if not ended(stage))
 
     def run_virtual(self, progress: Callable[[World], None] | None = None, *, stand_in: bool = True, slice_s: float = 6 * 3600) -> None:
         """Run the season, then settle until every return ended (or the settle limit passed).
@@ -113,16 +159,18 @@ class World:
         waits for one, which is what the model promises.
         """
         if stand_in:
-            InlineIntegration(self.stores, self.clock)
+            self.stand_in = InlineIntegration(self.stores, self.clock)
         self.model.start()
         self.env.process(self._monitor())
         limit = self.scenario.volumes.days * DAY + SETTLE_LIMIT_DAYS * DAY
-        while self.env.now < limit:
-            self.env.run(until=min(limit, self.env.now + slice_s))
-            if progress:
-                progress(self)
-            if self.model.demand_done and self.open_returns == 0:
-                break
+        with _fewer_collections():
+            while self.env.now < limit:
+                self.env.run(until=min(limit, self.env.now + slice_s))
+                if progress:
+                    progress(self)
+                if self.model.demand_done and self.open_returns == 0:
+                    break
+        self.flush_expectations()
 
     async def run_live(
         self,
@@ -162,6 +210,7 @@ class World:
                     self.api_faults_fired = heal_api_faults(self.apps)
                 if self.model.demand_done and self.open_returns == 0 and self.deliverer.pending == 0:
                     break
+            self.flush_expectations()
         finally:
             await fleet.stop()
             await transport.aclose()

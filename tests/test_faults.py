@@ -55,10 +55,17 @@ def test_every_injected_fault_is_recorded_with_its_return(run):
     world, trace = run
     faults = [r for r in trace if r["kind"] == "fault"]
     assert len(faults) == sum(world.fault_plan.injected.values())
-    returns = set(world.expectations)
+    returns = {r["return_id"] for r in trace if r["kind"] == "expected"}  # streamed as each return ended
+    assert len(returns) == world.model.requested
     assert all(r["correlation_id"] in returns for r in faults)
     events = {r["id"] for r in trace if r["kind"] == "event"}
     assert all(r["event_id"] in events for r in faults)
+
+
+def test_a_lean_virtual_run_counts_faults_without_keeping_a_log(run):
+    world, _ = run
+    assert world.lean and not world.fault_plan.log  # the trace has every one (above)
+    assert sum(world.fault_plan.injected.values()) > 100
 
 
 def test_no_faults_configured_means_none_injected():

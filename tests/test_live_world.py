@@ -45,7 +45,7 @@ def test_events_arrive_signed_with_their_correlation_id(live_run):
 
 
 def test_refused_deliveries_are_retried_and_every_attempt_is_journaled(live_run):
-    world, double = live_run
+    world, _ = live_run
     created = [a for a in world.deliverer.journal if a.event_type == "return.created"]
     by_event: dict[str, list] = {}
     for attempt in created:

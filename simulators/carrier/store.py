@@ -130,6 +130,12 @@ class CarrierStore(FakeStore):
         )
         return tracker
 
+    def forget(self, tracking_code: str) -> None:
+        """Drop a finished parcel's tracker and label (virtual mode, once the model traced it)."""
+        tracker = self.trackers.pop(tracking_code, None)
+        if tracker is not None:
+            self.labels.pop(tracker.label_id, None)
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "labels": [l.model_dump(mode="json") for l in self.labels.values()],

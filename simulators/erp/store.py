@@ -340,6 +340,15 @@ class ErpStore(FakeStore):
 
     # --- whole state -------------------------------------------------------------------
 
+    def forget(self, *, rmas: list[str] = (), credit_memos: list[str] = (), adjustments: list[str] = (),
+               claims: list[str] = (), orders: list[str] = ()) -> None:
+        """Drop a finished return's documents (virtual mode, once the model traced them);
+        inventory balances keep every movement."""
+        for collection, ids in ((self.rmas, rmas), (self.credit_memos, credit_memos), (self.adjustments, adjustments),
+                                (self.claims, claims), (self.orders, orders)):
+            for doc_id in ids:
+                collection.pop(doc_id, None)
+
     def snapshot(self) -> dict[str, Any]:
         def dump(docs) -> list[dict[str, Any]]:
             return [d.model_dump(mode="json") for d in docs]

@@ -11,7 +11,13 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from simulators.domain import DISPOSITION_STOCK, Condition, Disposition, Resolution, ReturnReason
+from simulators.domain import (
+    DISPOSITION_STOCK,
+    Condition,
+    Disposition,
+    Resolution,
+    ReturnReason,
+)
 from simulators.seed import ReturnPolicy
 
 

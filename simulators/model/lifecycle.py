@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect
 from collections import Counter
 from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
+from itertools import accumulate
 
 import simpy
 
-from simulators.domain import Category, Condition, Disposition, Resolution, ReturnReason, ReturnStatus, TrackingStatus
+from simulators.domain import (
+    Category,
+    Condition,
+    Disposition,
+    Resolution,
+    ReturnReason,
+    ReturnStatus,
+    TrackingStatus,
+)
 from simulators.fakekit.pipeline import CallContext
 from simulators.model.demand import DAY, arrival_times
 from simulators.model.expected import Expectation, InspectedUnits
@@ -24,9 +34,16 @@ from simulators.model.orders import OrderBook
 from simulators.model.trace import Trace
 from simulators.returns_portal.store import ReturnLineRequest, ReturnRequest
 from simulators.scenario import Scenario
-from simulators.wms.store import InspectionLineRequest, InspectionRequest, ItemQuantity, ReceiptRequest
+from simulators.wms.store import (
+    InspectionLineRequest,
+    InspectionRequest,
+    ItemQuantity,
+    ReceiptRequest,
+)
 
 HOUR = 3600.0
+# Where a return can end; anything else (but a stall) is still on its way.
+TERMINAL = frozenset({"closed", "rejected", "cancelled", "never-shipped", "returned-to-sender"})
 POLL_S = 15 * 60  # how often a waiting customer or parcel looks again (simulated)
 STALL_AFTER_S = 3 * DAY  # no progress for this long: the return is stalled at its stage
 
@@ -45,13 +62,31 @@ CUSTOMER = CallContext(principal="customer", correlation_id=None, idempotency_ke
 FLOOR = CallContext(principal="warehouse", correlation_id=None, idempotency_key=None)
 
 
-def _pick(rng: random.Random, shares: dict):
-    return rng.choices(list(shares), weights=list(shares.values()))[0]
+Table = tuple[list, list[float]]
+
+
+def _table(shares: dict) -> Table:
+    """A mix ready to draw from: its values and cumulative weights."""
+    return list(shares), list(accumulate(shares.values()))
+
+
+def _pick(rng: random.Random, table: Table):
+    # What random.choices does with cum_weights, without rebuilding them on every draw.
+    population, cumulative = table
+    return population[bisect(cumulative, rng.random() * cumulative[-1], 0, len(population) - 1)]
+
+
+def ended(stage: str) -> bool:
+    return stage in TERMINAL or stage.startswith("stalled")
 
 
 class ReturnsModel:
     def __init__(self, env: simpy.Environment, scenario: Scenario, stores: dict, trace: Trace,
-                 on_expectation: Callable[[Expectation], None]) -> None:
+                 on_expectation: Callable[[Expectation], None],
+                 on_finished: Callable[[Expectation, str | None], None] = lambda exp, receipt_id: None,
+                 *, lean: bool = False) -> None:
+        """``on_expectation`` hears of each return when requested, ``on_finished`` when it ends
+        (with its receipt id, if any). A ``lean`` model forgets what an ended return needed."""
         self.env = env
         self.scenario = scenario
         self.portal, self.carrier, self.wms = stores["returns_portal"], stores["carrier"], stores["wms"]
@@ -59,10 +94,20 @@ class ReturnsModel:
         self.policy = self.master.policy
         self.trace = trace
         self.on_expectation = on_expectation
+        self.on_finished = on_finished
         seed = scenario.seed
         self.rng = {part: random.Random(f"{seed}:{part}") for part in ("demand", "customer", "carrier", "warehouse")}
-        self.orders = OrderBook(self.master, random.Random(f"{seed}:orders"))
+        # Late requests reach back 30 days past the window (tolerance 0.5): older orders are out of reach.
+        self.orders = OrderBook(self.master, random.Random(f"{seed}:orders"),
+                                prune_after_days=self.policy.window_days + 32 if lean else None)
         w = scenario.warehouse
+        self._reasons = {category: _table(shares) for category, shares in REASONS.items()}
+        self._resolutions = _table(scenario.customer.resolution_mix)
+        self._conditions = _table(w.condition_mix)
+        self._dispositions = {(category, condition): _table(w.disposition_mix(category, condition))
+                              for category in Category for condition in Condition}
+        self._receipt_of: dict[str, str] = {}  # return id -> receipt id, while the return is on its way
+        self._open: dict[str, Expectation] = {}  # returns on their way (an ended one is the listener's)
         self.receiving = {site: simpy.Resource(env, w.receiving_capacity) for site in self.master.sites}
         self.inspecting = {site: simpy.Resource(env, w.inspection_capacity) for site in self.master.sites}
         self.stages: Counter[str] = Counter()  # where each return stands now
@@ -79,6 +124,10 @@ class ReturnsModel:
         exp.outcome = stage
         self.stages[stage] += 1
         self.trace.emit(self.env.now, stage, return_id=exp.return_id, **fields)
+        if ended(stage):
+            del self._open[exp.return_id]
+            self.orders.release(exp.order_id)
+            self.on_finished(exp, self._receipt_of.pop(exp.return_id, None))
 
     def _lognormal_s(self, rng: random.Random, median_days: float, sigma: float) -> float:
         return rng.lognormvariate(math.log(median_days * DAY), sigma)
@@ -99,6 +148,10 @@ class ReturnsModel:
             yield self.env.timeout((w.shift_start_hour - hour) * HOUR)
         elif hour >= w.shift_end_hour:
             yield self.env.timeout((24 - hour + w.shift_start_hour) * HOUR)
+
+    def open_expectations(self) -> list[Expectation]:
+        """Returns requested and not yet ended, oldest first."""
+        return list(self._open.values())
 
     # --- processes -------------------------------------------------------------------------
 
@@ -168,18 +221,20 @@ class ReturnsModel:
         taken = self.orders.take(order)
         lines = [
             ReturnLineRequest(line_number=line.line_number, quantity=units,
-                              reason=_pick(rng, REASONS[self.master.items[line.item_id].category]))
+                                              reason=_pick(rng, self._reasons[self.master.items[line.item_id].category]))
             for line, units in taken
         ]
-        resolution = _pick(rng, c.resolution_mix)
+        resolution = _pick(rng, self._resolutions)
         customer = self.master.customers[order.customer_id]
-        ret = self.portal.create_return(ReturnRequest(order_id=order.id, customer_email=customer.email, lines=lines, resolution=resolution), CUSTOMER)
+        ret = self.portal.create_return(ReturnRequest(order_id=order.id, customer_email=customer.email, lines=lines,
+                                                                      resolution=resolution), CUSTOMER)
         ineligible = "customer-on-hold" if customer.account_status.value == "on_hold" else ("outside-window" if late else None)
         exp = Expectation(
             return_id=ret.id, order_id=order.id, customer_id=customer.id, resolution=Resolution(resolution),
             requested_at=self.env.now, eligible=ineligible is None, ineligible_reason=ineligible,
         )
         self.on_expectation(exp)
+        self._open[exp.return_id] = exp
         self.stages["requested"] += 1
         self.trace.emit(self.env.now, "requested", return_id=ret.id, order_id=order.id, resolution=resolution,
                         lines=[[l.line_number, l.quantity, l.reason.value] for l in lines], eligible=exp.eligible)
@@ -228,9 +283,10 @@ class ReturnsModel:
             yield self.env.timeout(rng.expovariate(1 / (w.receive_minutes * 60)))
         receipt = self.wms.create_receipt(
             ReceiptRequest(site_id=exp.site_id, rma_id=ret.rma_id, tracking_code=code,
-                           lines=[ItemQuantity(item_id=i, quantity=q) for i, q in sorted(units.items())]),
+                                           lines=[ItemQuantity(item_id=i, quantity=q) for i, q in sorted(units.items())]),
             FLOOR,
         )
+        self._receipt_of[exp.return_id] = receipt.id
         exp.received = dict(units)
         self._move(exp, "received", receipt_id=receipt.id, blind=receipt.blind)
         with self.inspecting[exp.site_id].request() as slot:
@@ -242,7 +298,7 @@ class ReturnsModel:
         inspection = self.wms.create_inspection(
             InspectionRequest(receipt_id=receipt.id, lines=[
                 InspectionLineRequest(item_id=u.item_id, quantity=u.quantity, condition=u.condition, disposition=u.disposition,
-                                      serial_numbers=self._serials(exp, group, u))
+                                                      serial_numbers=self._serials(exp, group, u))
                 for group, u in enumerate(exp.inspected)
             ]),
             FLOOR,
@@ -259,6 +315,7 @@ class ReturnsModel:
         graded: list[InspectedUnits] = []
         for item_id, quantity in sorted(units.items()):
             reason = reasons[item_id]
+            category = self.master.items[item_id].category
             split = quantity > 1 and rng.random() < w.split_disposition_rate
             groups = [quantity - 1, 1] if split else [quantity]
             for n in groups:
@@ -267,8 +324,8 @@ class ReturnsModel:
                 elif reason is ReturnReason.DAMAGED_IN_TRANSIT and rng.random() < 0.7:
                     condition = Condition.DAMAGED
                 else:
-                    condition = _pick(rng, w.condition_mix)
-                disposition: Disposition = _pick(rng, w.disposition_by_condition[condition])
+                    condition = _pick(rng, self._conditions)
+                disposition: Disposition = _pick(rng, self._dispositions[(category, condition)])
                 graded.append(InspectedUnits(item_id, n, condition, disposition))
         return graded
 

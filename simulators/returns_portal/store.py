@@ -320,6 +320,17 @@ class ReturnsPortalStore(FakeStore):
             note=note,
         )
 
+    def forget(self, return_id: str) -> None:
+        """Drop a finished return and its history (virtual mode, once the model traced it)."""
+        ret = self.returns.pop(return_id, None)
+        self.history.pop(return_id, None)
+        if ret is not None:
+            ids = self._by_order.get(ret.order_id, [])
+            if return_id in ids:
+                ids.remove(return_id)
+            if not ids:
+                self._by_order.pop(ret.order_id, None)
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "returns": [r.model_dump(mode="json") for r in self.returns.values()],

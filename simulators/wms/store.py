@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -317,6 +318,17 @@ class WmsStore(FakeStore):
         self._inspections_by_receipt.setdefault(inspection.receipt_id, []).append(inspection.id)
         self.announce("inspection.completed", inspection)
         return inspection
+
+    def forget(self, rma_id: str | None, tracking_code: str | None, receipt_ids: Iterable[str] = ()) -> None:
+        """Drop a finished return's ASNs, receipts and inspections (virtual mode, once traced)."""
+        for site_id in self.master.sites:
+            for key, value in (("rma_id", rma_id), ("tracking_code", tracking_code)):
+                for asn_id in self._asns_by.pop((site_id, key, value), ()) if value is not None else ():
+                    self.expected_receipts.pop(asn_id, None)
+        for receipt_id in receipt_ids:
+            self.receipts.pop(receipt_id, None)
+            for inspection_id in self._inspections_by_receipt.pop(receipt_id, ()):
+                self.inspections.pop(inspection_id, None)
 
     def snapshot(self) -> dict[str, Any]:
         return {
