@@ -104,14 +104,15 @@ class FakeApi:
 
 
 class Fakes:
-    """The four systems, sharing one pooled connection client."""
+    """The four systems, each with its own connection pool: httpcore scans every pooled
+    connection on each request, so one shared pool grows slower with concurrency."""
 
     def __init__(self, endpoints: dict[str, FakeEndpoint], timeout_s: float) -> None:
-        self.client = httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=64))
-        self.erp = FakeApi("erp", endpoints["erp"], self.client)
-        self.wms = FakeApi("wms", endpoints["wms"], self.client)
-        self.carrier = FakeApi("carrier", endpoints["carrier"], self.client)
-        self.portal = FakeApi("returns_portal", endpoints["returns_portal"], self.client)
+        def api(name: str) -> FakeApi:
+            return FakeApi(name, endpoints[name], httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=32)))
+
+        self.erp, self.wms, self.carrier, self.portal = api("erp"), api("wms"), api("carrier"), api("returns_portal")
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        for api in (self.erp, self.wms, self.carrier, self.portal):
+            await api.client.aclose()
