@@ -29,7 +29,7 @@ from reference_middleware.events import (
 from reference_middleware.settings import Settings
 from reference_middleware.store import NewJob, Repository, open_database
 from reference_middleware.workers import Workers
-from reference_middleware.workflow import RANK, Workflow
+from reference_middleware.workflow import Workflow
 
 
 def problem(status: int, title: str, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
@@ -135,7 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({
             "return_id": return_id,
             "status": status,
-            "finished": RANK[status] == RANK["closed"] or status in ("rejected",) or bool(steps.get("cancelled")),
+            "finished": status in ("closed", "rejected") or bool(steps.get("cancelled")),
             "cancelled": bool(steps.get("cancelled")),
             "steps": steps,
             "jobs": jobs,

@@ -246,10 +246,6 @@ class Repository:
                     await self._insert_job(job, now)
             return outcome
 
-    async def add_job(self, job: NewJob) -> None:
-        async with self.db.transaction():
-            await self._insert_job(job, time.time())
-
     async def _insert_job(self, job: NewJob, now: float) -> None:
         await self.db.execute(
             "INSERT INTO jobs (return_id, kind, event_id, occurred_at, payload, state, due_at, created_at)"

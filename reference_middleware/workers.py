@@ -31,8 +31,6 @@ class Workers:
         self.wake = asyncio.Event()
         self.busy: set[str] = set()  # returns with a job running
         self.running: set[asyncio.Task] = set()
-        self.retries = 0
-        self.failed_calls = 0
         self._loop: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -81,16 +79,13 @@ class Workers:
         except Wait as wait:
             await self.repo.park(job, str(wait))
         except Transient as e:
-            self.failed_calls += 1
             if self.workflow.has(Defect.NO_RETRY):
                 await self.repo.kill(job, f"dropped after a failed call: {e}")
             elif job.attempts + 1 >= self.settings.max_attempts:
                 await self.repo.kill(job, f"gave up after {job.attempts + 1} attempts: {e}")
             else:
-                self.retries += 1
                 await self.repo.retry(job, time.time() + self.backoff(job.attempts, e.retry_after), str(e))
         except Rejected as e:
-            self.failed_calls += 1
             log.warning("job %s (%s of %s) refused: %s", job.id, job.kind, job.return_id, e)
             await self.repo.kill(job, str(e))
         except Exception as e:  # a bug, or data we did not expect: keep it for a human, go on

@@ -105,6 +105,7 @@ class World:
         """Trace the expectations of returns still on their way (a run cut short by its limit)."""
         for exp in self.model.open_expectations():
             self.trace.emit(self.env.now, "expected", **vars(exp))
+
     def _announced(self, event_type: str, data: dict) -> None:
         """A fact for the integration layer: traced, and in live mode delivered as a webhook."""
         self.events[event_type] += 1

@@ -45,3 +45,24 @@ def carrier_app():
 @pytest.fixture
 def carrier(carrier_app) -> TestClient:
     return api_client(carrier_app)
+
+
+REFERENCE_SEED = 5
+
+
+@pytest.fixture(scope="session")
+def reference_fleet():
+    """The four fakes on loopback, shared by the reference's tests (each takes its own orders)."""
+    from simulators.serving import fleet_in_thread
+
+    with fleet_in_thread(REFERENCE_SEED, base_port=0) as fleet:
+        yield fleet
+
+
+@pytest.fixture(scope="session")
+def reference_orders(reference_fleet):
+    """Delivered orders, eligible or past the window, handed out once each across the session."""
+    from tests.reference_script import Script
+
+    script = Script(reference_fleet, None, REFERENCE_SEED)
+    return {"eligible": script.orders(eligible=True), "late": script.orders(eligible=False)}

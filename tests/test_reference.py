@@ -12,24 +12,20 @@ import time
 
 import pytest
 
-from simulators.serving import fleet_in_thread
+from tests.conftest import REFERENCE_SEED as SEED
 from tests.reference_process import ReferenceProcess, wait_until
 from tests.reference_script import Script, approved, through_inspection
 
-SEED = 5
+
+@pytest.fixture
+def fleet(reference_fleet):
+    return reference_fleet
 
 
-@pytest.fixture(scope="module")
-def fleet():
-    with fleet_in_thread(SEED, base_port=0) as fleet:
-        yield fleet
-
-
-@pytest.fixture(scope="module")
-def orders(fleet):
+@pytest.fixture
+def orders(reference_orders):
     """Each test takes its own orders, so that returns never collide across tests."""
-    return {"eligible": iter(Script(fleet, None, SEED).orders(eligible=True)),
-            "late": iter(Script(fleet, None, SEED).orders(eligible=False))}
+    return reference_orders
 
 
 def start(fleet, tmp_path, *defects: str, database: str | None = None) -> Script:

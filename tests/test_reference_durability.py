@@ -13,24 +13,22 @@ import uuid
 
 import pytest
 
-from simulators.serving import fleet_in_thread
+from tests.conftest import REFERENCE_SEED as SEED
 from tests.reference_process import ReferenceProcess, wait_until
 from tests.reference_script import Script, approved, through_inspection
 
-SEED = 6
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-@pytest.fixture(scope="module")
-def fleet():
-    with fleet_in_thread(SEED, base_port=0) as fleet:
-        yield fleet
+@pytest.fixture
+def fleet(reference_fleet):
+    return reference_fleet
 
 
-@pytest.fixture(scope="module")
-def orders(fleet):
-    """Shared by both storage engines' runs, so that they never return the same order twice."""
-    return Script(fleet, None, SEED).orders(eligible=True)
+@pytest.fixture
+def orders(reference_orders):
+    """Shared with every reference test, so that no two runs return the same order."""
+    return reference_orders["eligible"]
 
 
 def _postgres_up() -> bool:
