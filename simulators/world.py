@@ -34,6 +34,7 @@ from simulators.simtime import LiveClock, RealtimeDriver, SimClock
 __all__ = ["TERMINAL", "World"]
 SETTLE_LIMIT_DAYS = 30  # a settle that has not finished by then reports what is still open
 MONITOR_S = 3600.0
+TIMELINE_EVERY = 6  # monitor ticks between two samples of returns by stage (for the report's plot)
 
 
 @contextlib.contextmanager
@@ -75,6 +76,7 @@ class World:
         self._event_ids = itertools.count(1)
         self._return_of_rma: dict[str, str] = {}
         self.peak_backlog = (0, 0.0)  # (returns waiting for inspection, when)
+        self.timeline: list[dict] = []  # returns by stage, sampled over simulated time
         for store in (self.stores["returns_portal"], self.stores["carrier"], self.stores["wms"]):
             store.listeners.append(self._announced)
 
@@ -143,10 +145,12 @@ class World:
         return self._return_of_rma[rma_id]
 
     def _monitor(self):
-        while True:
+        for tick in itertools.count():
             backlog = sum(len(r.queue) + r.count for r in self.model.inspecting.values())
             if backlog > self.peak_backlog[0]:
                 self.peak_backlog = (backlog, self.env.now)
+            if tick % TIMELINE_EVERY == 0:
+                self.timeline.append({"day": round(self.env.now / DAY, 3), "stages": {k: v for k, v in self.model.stages.items() if v}})
             yield self.env.timeout(MONITOR_S)
 
     @property

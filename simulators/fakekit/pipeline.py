@@ -144,6 +144,7 @@ class FakePipeline:
             system.journal.record(
                 {
                     "at": at,
+                    "wall": time.time(),  # Retry-After and latencies are wall time; "at" is business time
                     "method": method,
                     "path": path,
                     "query": scope["query_string"].decode("latin-1"),
@@ -167,6 +168,8 @@ class FakePipeline:
             rule, problem = rejected
             outcome["fault"] = rule.id
             problem = problem or system.auth.expire(authorization)
+            if "Retry-After" in problem.headers:  # the oracle checks the caller waited that long
+                outcome["retry_after_s"] = float(problem.headers["Retry-After"])
             await problem.response(path)(scope, receive, send)
             return
         try:
