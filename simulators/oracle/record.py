@@ -1,0 +1,63 @@
+"""Everything the oracle reads about a run, as plain JSON: what should have happened (the model's
+expectations), what the fakes hold (their state and journals), which faults were injected and
+how every delivery went. Saved to a run directory, it lets the oracle run again later without
+the run (``returns-harness reconcile``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+FILES = ("scenario", "expected", "state", "journals", "faults", "deliveries", "summary", "timeline")
+
+
+def _plain(value: Any) -> Any:
+    return orjson.loads(orjson.dumps(value, default=str))
+
+
+@dataclass
+class RunRecord:
+    scenario: dict[str, Any]
+    expected: dict[str, dict[str, Any]]  # return id -> the model's Expectation, as a dict
+    state: dict[str, dict[str, Any]]  # system -> its store's snapshot
+    journals: dict[str, list[dict[str, Any]]]  # system -> every request it answered
+    faults: list[dict[str, Any]] = field(default_factory=list)  # kind, event_id, event_type, correlation_id
+    deliveries: list[dict[str, Any]] = field(default_factory=list)  # every delivery attempt
+    summary: dict[str, Any] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_world(cls, world) -> RunRecord:
+        """Read a live world after its settle phase (it must have kept its expectations)."""
+        deliverer = world.deliverer
+        record = cls(
+            scenario=world.scenario.model_dump(mode="json"),
+            expected={rid: exp.as_record() for rid, exp in world.expectations.items()},
+            state={name: app.state.system.store.snapshot() for name, app in world.apps.items()},
+            journals={name: list(app.state.system.journal.iter_all()) for name, app in world.apps.items()},
+            faults=[asdict(f) for f in world.fault_plan.log],
+            deliveries=[a.as_dict() for a in deliverer.journal] if deliverer else [],
+            summary=world.summary(),
+            timeline=list(world.timeline),
+        )
+        # The same plain JSON a saved run loads as, so a reconcile sees exactly what the run saw.
+        for name in FILES:
+            setattr(record, name, _plain(getattr(record, name)))
+        return record
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in FILES:
+            (directory / f"{name}.json").write_bytes(orjson.dumps(getattr(self, name), default=str))
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> RunRecord:
+        missing = [f"{name}.json" for name in FILES if not (directory / f"{name}.json").is_file()]
+        if missing:
+            raise FileNotFoundError(f"{directory} is not a saved run: it lacks {', '.join(missing)}")
+        return cls(**{name: orjson.loads((directory / f"{name}.json").read_bytes()) for name in FILES})
