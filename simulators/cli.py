@@ -157,6 +157,137 @@ def _print_fleet(fleet, env_file: Path) -> None:
     console.print(f"Wrote URLs and credentials to [bold]{env_file}[/]. Journal and faults: <URL>/__admin. Ctrl-C stops.")
 
 
+EXIT_FAILED, EXIT_UNREACHABLE = 1, 3
+
+
+@app.command()
+def run(
+    scenario: Annotated[str, typer.Argument(help="A shipped scenario (baseline, chaos, ...) or a path to a YAML file")] = "baseline",
+    sut_url: Annotated[str | None, typer.Option(help="Webhook URL of your integration layer; default: start the reference")] = None,
+    defect: Annotated[list[str], typer.Option(help="Switch on a known defect of the embedded reference (repeatable)")] = [],  # noqa: B006
+    report_dir: Annotated[Path, typer.Option(help="Where verdict.json, junit.xml, report.html and the saved run go")] = Path("rh-report"),
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed", min=0)] = None,
+    time_scale: Annotated[float | None, typer.Option(help="Simulated seconds per wall second (overrides the scenario)", min=1)] = None,
+    base_port: Annotated[int | None, typer.Option(help="Serve the fakes on base+1..base+4 (default: 8100 with --sut-url, else free ports)",
+                                                  min=1, max=65531)] = None,
+) -> None:
+    """Verify an integration layer: run a scenario live against it, settle, reconcile, report.
+
+    Exit code 0 when every invariant and SLA holds, 1 when one fails, 2 for usage or
+    configuration errors, 3 when the integration layer is unreachable.
+    """
+    from simulators.runner import RunOptions
+    from simulators.runner import run as run_scenario
+    from simulators.scenario import ScenarioError, load
+    from simulators.sut import Unreachable
+
+    if defect and sut_url:
+        raise _fail("--defect switches defects of the embedded reference; it cannot be combined with --sut-url")
+    known = _known_defects()
+    unknown = [d for d in defect if d not in known]
+    if unknown:
+        raise _fail(f"--defect: unknown {', '.join(unknown)}; expected one of: {', '.join(known)}")
+    try:
+        spec = load(scenario)
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+    updates: dict = {}
+    if seed is not None:
+        updates["seed"] = seed
+    if time_scale is not None:
+        updates["time_scale"] = time_scale
+    spec = spec.model_copy(update=updates)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from simulators.model.demand import DAY
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(f"{spec.name} (seed {spec.seed})", total=spec.volumes.days * DAY, status="starting")
+
+        def show(world) -> None:
+            delivered = world.deliverer.stats()["delivered"] if world.deliverer else 0
+            faults = sum(world.fault_plan.injected.values())
+            bar.update(task, completed=min(world.env.now, spec.volumes.days * DAY),
+                       status=f"day {world.env.now / DAY:5.2f}  requested {world.model.requested}  open {world.open_returns}"
+                              f"  delivered {delivered}  faults {faults}")
+
+        try:
+            verdict = run_scenario(RunOptions(scenario=spec, report_dir=report_dir, sut_url=sut_url, defects=tuple(defect),
+                                              base_port=base_port, progress=show, log=console.print))
+        except Unreachable as exc:
+            errors.print(f"[bold red]unreachable:[/] {exc}")
+            raise typer.Exit(EXIT_UNREACHABLE) from None
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    _finish(verdict, report_dir)
+
+
+@app.command()
+def reconcile(
+    run_dir: Annotated[Path, typer.Argument(help="A report directory written by `returns-harness run` (or its run/ folder)")],
+    report_dir: Annotated[Path | None, typer.Option(help="Write the reports here (default: RUN_DIR)")] = None,
+) -> None:
+    """Run the oracle again on a saved run, without running it again."""
+    from simulators.runner import reconcile_saved
+
+    try:
+        verdict = reconcile_saved(run_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    _finish(verdict, report_dir or run_dir)
+
+
+def _known_defects() -> list[str]:
+    # The harness does not import the reference; it only needs the names, which it reads from the source.
+    import re
+    from importlib.util import find_spec
+
+    spec = find_spec("reference_middleware")
+    if spec is None or spec.origin is None:
+        return []
+    source = (Path(spec.origin).parent / "defects.py").read_text()
+    return re.findall(r'^    [A-Z_]+ = "([a-z-]+)"', source, re.MULTILINE)
+
+
+def _finish(verdict: dict, report_dir: Path) -> None:
+    from simulators.report import write_reports
+
+    _print_verdict(verdict)
+    paths = write_reports(verdict, report_dir)
+    console.print(f"Report: [bold]{paths['html']}[/]  (verdict.json, junit.xml beside it)")
+    raise typer.Exit(0 if verdict["ok"] else EXIT_FAILED)
+
+
+def _print_verdict(verdict: dict) -> None:
+    sut = verdict["sut"]
+    who = f"reference{' with ' + ', '.join(sut['defects']) if sut.get('defects') else ''}" if sut["kind"] == "reference" else sut["url"]
+    scenario = verdict["scenario"]
+    table = Table(title=f"{scenario['name']} (seed {scenario['seed']}) against {who}")
+    table.add_column("check")
+    table.add_column("verdict")
+    table.add_column("details")
+    for check in verdict["checks"]:
+        label = {True: "[green]PASS[/]", False: "[bold red]FAIL[/]", None: "[yellow]UNKNOWN[/]"}[check["valid"]]
+        if check["kind"] == "sla" and check["sla"] and check["sla"]["observed"] is not None:
+            sla = check["sla"]
+            details = f"p{sla['percentile']:g} {sla['observed']:g} {sla['unit']} (limit {sla['threshold']:g}, {sla['samples']} samples)"
+        else:
+            details = ", ".join(f"{k} {v}" for k, v in check["counts"].items()) or ("error: see report" if check["error"] else "")
+        table.add_row(check["name"], label, details)
+    console.print(table)
+    failed = [c for c in verdict["checks"] if c["valid"] is False]
+    for check in failed:
+        for violation in check["violations"][:3]:
+            console.print(f"  [red]{check['name']}[/] {violation['return_id']}: {violation['message']}")
+    if verdict["ok"]:
+        console.print("[bold green]PASS[/]")
+    elif failed:
+        console.print(f"[bold red]FAIL[/]: {len(failed)} check(s) failed")
+    else:
+        console.print("[bold red]FAIL[/]: no check could decide anything (did any return happen?)")
+
+
 def main() -> None:
     app()
 

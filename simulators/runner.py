@@ -1,0 +1,87 @@
+"""The main job: serve the fakes, drive a scenario live against an integration layer, settle,
+reconcile, and keep everything needed to reconcile again later.
+
+The integration layer is the embedded reference (started as its own process) unless a URL is
+given; either way it gets the fakes' URLs and credentials from ``.env.fakes`` in the report
+directory, and the webhook secret from ``RH_WEBHOOK_SECRET`` in the same file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simulators.oracle import RunRecord, reconcile
+from simulators.scenario import Scenario
+from simulators.sut import ReferenceProcess, check_reachable
+from simulators.world import World
+
+RUN_DIR = "run"  # inside the report directory: what `returns-harness reconcile` reads
+
+
+def webhook_secret(seed: int) -> str:
+    """A Standard Webhooks secret fixed by the seed, so a user's layer can be configured once."""
+    return "whsec_" + base64.b64encode(hashlib.sha256(f"returns-harness:{seed}:webhooks".encode()).digest()).decode()
+
+
+@dataclass
+class RunOptions:
+    scenario: Scenario
+    report_dir: Path
+    sut_url: str | None = None  # None: the embedded reference
+    defects: tuple[str, ...] = ()
+    base_port: int | None = None  # None: ephemeral for the embedded reference, 8100 for a user's layer
+    settle_limit_days: float = 30
+    progress: Callable[[World], None] | None = None
+    log: Callable[[str], None] = print
+    secret: str = field(default="")
+
+
+def run(options: RunOptions) -> dict[str, Any]:
+    """Run the scenario live, settle, reconcile; returns the verdict (reports not yet written)."""
+    scenario, report_dir = options.scenario, options.report_dir.resolve()  # the reference runs in it
+    report_dir.mkdir(parents=True, exist_ok=True)
+    secret = options.secret or webhook_secret(scenario.seed)
+    if options.sut_url:
+        check_reachable(options.sut_url)
+        sut = {"kind": "external", "url": options.sut_url, "defects": []}
+        reference = None
+    else:
+        reference = ReferenceProcess(report_dir, secret, tuple(options.defects), f"sqlite:///{report_dir / 'reference.sqlite3'}")
+        (report_dir / "reference.sqlite3").unlink(missing_ok=True)  # a fresh layer for a fresh world
+        sut = {"kind": "reference", "url": reference.url + "/webhooks", "defects": list(options.defects)}
+    base_port = options.base_port if options.base_port is not None else (0 if reference else 8100)
+    world = World(scenario, live=True)
+    started = time.monotonic()
+
+    async def on_started(fleet) -> None:
+        env = {**fleet.env(), "RH_WEBHOOK_SECRET": secret}
+        (report_dir / ".env.fakes").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        if reference is not None:
+            reference.start()
+            await asyncio.to_thread(reference.wait_healthy)
+        else:
+            options.log(f"fakes up; their URLs and the webhook secret are in {report_dir / '.env.fakes'}")
+
+    try:
+        asyncio.run(world.run_live(webhook_url=sut["url"], secret=secret, base_port=base_port, on_started=on_started,
+                                   progress=options.progress, settle_limit_days=options.settle_limit_days))
+    finally:
+        if reference is not None:
+            reference.stop()
+    record = RunRecord.from_world(world)
+    record.summary["sut"] = sut
+    record.save(report_dir / RUN_DIR)
+    return reconcile(record, sut=sut, wall_seconds=round(time.monotonic() - started, 1))
+
+
+def reconcile_saved(run_dir: Path) -> dict[str, Any]:
+    """The oracle again, on a saved run directory (a report directory or its ``run`` folder)."""
+    directory = run_dir / RUN_DIR if (run_dir / RUN_DIR).is_dir() else run_dir
+    return reconcile(RunRecord.load(directory))

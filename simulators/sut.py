@@ -1,0 +1,116 @@
+"""The system under test as the harness sees it: the embedded reference, started as its own
+program (``python -m reference_middleware``; the harness never imports it), or a user's
+integration layer at a URL. Either way it is reached over HTTP only."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+STARTUP_TIMEOUT_S = 20.0
+
+
+class Unreachable(RuntimeError):
+    """The integration layer cannot be reached (or did not start)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, timeout_s: float, interval_s: float = 0.05, what: str = "condition") -> None:
+    """Poll ``condition`` until it is true; TimeoutError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached within {timeout_s:g} s")
+        time.sleep(interval_s)
+
+
+def check_reachable(url: str, timeout_s: float = 3.0) -> None:
+    """A TCP connection to the URL's host and port, or :class:`Unreachable` saying so."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--sut-url must be an http(s) URL, got {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+    except OSError as e:
+        raise Unreachable(f"the integration layer at {url} is unreachable ({e.strerror or e}); is it running?") from None
+
+
+@dataclass
+class ReferenceProcess:
+    """The reference integration layer in its own process, with its env file, database and defects."""
+
+    workdir: Path
+    secret: str
+    defects: tuple[str, ...] = ()
+    database: str | None = None
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env_file(self) -> Path:
+        return self.workdir / ".env.fakes"
+
+    def start(self, fakes_env: dict[str, str] | None = None) -> None:
+        if fakes_env is not None:
+            self.env_file.write_text("".join(f"{k}={v}\n" for k, v in fakes_env.items()))
+        database = self.database or f"sqlite:///{self.workdir / 'reference.sqlite3'}"
+        args = [sys.executable, "-m", "reference_middleware", "--port", str(self.port), "--fakes-env", str(self.env_file),
+                "--webhook-secret", self.secret, "--database", database]
+        for name in self.defects:
+            args += ["--defect", name]
+        with open(self.workdir / "reference.log", "ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(args, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=log, env=dict(os.environ))
+
+    def wait_healthy(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        def healthy() -> bool:
+            if self.proc.poll() is not None:
+                raise Unreachable(f"the reference exited with {self.proc.returncode}: {self.log()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            return False
+
+        try:
+            wait_until(healthy, timeout_s, what="the reference's /healthz")
+        except TimeoutError as e:
+            raise Unreachable(str(e)) from None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush; what is not in its database is gone."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        path = self.workdir / "reference.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def status(self, return_id: str) -> dict:
+        return httpx.get(f"{self.url}/returns/{return_id}", timeout=5).json()

@@ -1,0 +1,159 @@
+"""The oracle: the correct reference passes every check under a storm of faults, and each known
+defect of the reference makes its check fail (a check that cannot fail is worth nothing).
+Then `returns-harness run` and `reconcile` end to end, with their exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+import yaml
+
+from simulators.oracle import RunRecord, reconcile
+from simulators.world import World
+from tests.reference_process import ReferenceProcess, run_world
+from tests.test_reference_world import storm
+
+# Each defect and the check it must make fail.
+CAUGHT_BY = {
+    "no-dedupe": "one-rma-per-approved-return",
+    "no-idempotency-key": "idempotency-keys-on-writes",
+    "trusts-order": "no-status-regression",
+    "refund-before-inspection": "no-refund-before-inspection",
+    "no-retry": "every-return-ends",
+    "ignores-retry-after": "retry-after-honoured",
+    "double-restock": "stock-matches-dispositions",
+    "skips-signature-check": "nothing-for-bad-input",
+    "wrong-refund-amount": "one-credit-memo-per-refund",
+    "slow": "request-to-rma",
+}
+
+
+def short_storm():
+    """The storm, shorter and faster, with forged and malformed deliveries and ERP throttling
+    frequent enough to happen in a few dozen returns."""
+    scenario = storm()
+    events = scenario.faults.events.model_copy(update={"forged_rate": 0.08, "malformed_rate": 0.04})
+    api = [rule.model_copy(update={"limit": 3}) if rule.kind == "rate_limit" else rule for rule in scenario.faults.api]
+    api[0] = api[0].model_copy(update={"active_from": datetime(2026, 12, 26, 9, tzinfo=UTC),  # the outage, in busy hours
+                                       "active_until": datetime(2026, 12, 26, 13, tzinfo=UTC)})
+    return scenario.model_copy(update={"time_scale": 60_000, "volumes": scenario.volumes.model_copy(update={"days": 0.6}),
+                                       "faults": scenario.faults.model_copy(update={"events": events, "api": api})})
+
+
+def verdict_of(tmp_path, *defects: str) -> dict:
+    world = World(short_storm(), live=True)
+    ref = ReferenceProcess(tmp_path, defects=defects)
+    try:
+        run_world(world, ref, timeout_s=120, settle_limit_days=8)
+    finally:
+        ref.stop()
+    record = RunRecord.from_world(world)
+    record.save(tmp_path / "run")
+    return reconcile(record)
+
+
+def failed(verdict: dict) -> list[str]:
+    return [c["name"] for c in verdict["checks"] if c["valid"] is False]
+
+
+@pytest.fixture(scope="module")
+def correct(tmp_path_factory):
+    path = tmp_path_factory.mktemp("correct")
+    return path, verdict_of(path)
+
+
+def test_the_correct_reference_passes_every_check_under_the_storm(correct):
+    _, verdict = correct
+    assert failed(verdict) == [] and verdict["ok"]
+    decided = {c["name"] for c in verdict["checks"] if c["valid"] is True}
+    assert set(CAUGHT_BY.values()) <= decided  # every check a defect must fail was actually exercised
+
+
+@pytest.mark.parametrize("defect", sorted(CAUGHT_BY))
+def test_each_defect_fails_its_check_with_evidence(tmp_path, defect):
+    verdict = verdict_of(tmp_path, defect)
+    assert CAUGHT_BY[defect] in failed(verdict) and not verdict["ok"]
+    check = next(c for c in verdict["checks"] if c["name"] == CAUGHT_BY[defect])
+    if check["kind"] == "invariant":
+        violation = check["violations"][0]
+        assert violation["return_id"].startswith("RET-") and violation["message"]
+    else:
+        assert check["sla"]["observed"] > check["sla"]["threshold"]
+
+
+def test_a_saved_run_reconciles_to_the_same_verdict(correct):
+    path, verdict = correct
+    again = reconcile(RunRecord.load(path / "run"))
+    assert [(c["name"], c["valid"], c["counts"]) for c in again["checks"]] == [(c["name"], c["valid"], c["counts"]) for c in verdict["checks"]]
+
+
+def test_a_checker_that_raises_is_unknown_with_its_error_not_a_crash(correct):
+    path, _ = correct
+    record = RunRecord.load(path / "run")
+    record.expected = {"RET-000001": {"outcome": "closed"}}  # no "eligible": checkers reading it raise
+    verdict = reconcile(record)
+    broken = next(c for c in verdict["checks"] if c["name"] == "one-rma-per-approved-return")
+    assert broken["valid"] is None and "KeyError" in broken["error"]
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+TINY = {
+    "name": "tiny",
+    "seed": 3,
+    "time_scale": 60_000,
+    "volumes": {"days": 0.6, "returns_per_day": 40},
+    "customer": {"cancel_rate": 0, "never_ship_rate": 0, "ship_delay_days_median": 0.3},
+    "carrier": {"transit_days_median": 0.4, "exception_rate": 0, "return_to_sender_rate": 0},
+}
+
+
+def harness(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "simulators.cli", *args], capture_output=True, text=True, timeout=180, cwd=cwd, check=False)
+
+
+def verdict_counts(report_dir) -> dict:
+    return {c["name"]: c["counts"] for c in orjson.loads((report_dir / "verdict.json").read_bytes())["checks"]}
+
+
+def test_run_verifies_the_reference_writes_reports_and_reconcile_reads_them_back(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    done = harness("run", "tiny.yaml", "--report-dir", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "one-rma-per-approved-return" in done.stdout and "PASS" in done.stdout
+    assert verdict_counts(tmp_path / "out")["one-rma-per-approved-return"]["ok"] > 5
+    verdict = orjson.loads((tmp_path / "out" / "verdict.json").read_bytes())
+    assert verdict["ok"] and verdict["sut"]["kind"] == "reference"
+    for name in ("junit.xml", "report.html", "run/expected.json"):
+        assert (tmp_path / "out" / name).is_file()
+    again = harness("reconcile", "out", "--report-dir", "again", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert orjson.loads((tmp_path / "again" / "verdict.json").read_bytes())["ok"]
+
+
+def test_run_exits_1_when_a_defect_is_caught(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    done = harness("run", "tiny.yaml", "--report-dir", "out", "--defect", "wrong-refund-amount", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "one-credit-memo-per-refund" in done.stdout and "FAIL" in done.stdout
+
+
+def test_run_exits_2_on_bad_flags_and_3_when_the_layer_is_unreachable(tmp_path):
+    unknown = harness("run", "--defect", "no-such-defect", cwd=tmp_path)
+    assert unknown.returncode == 2 and "--defect: unknown no-such-defect" in unknown.stderr
+    missing = harness("reconcile", "nowhere", cwd=tmp_path)
+    assert missing.returncode == 2 and "is not a saved run" in missing.stderr
+    unreachable = harness("run", "--sut-url", "http://127.0.0.1:9/webhooks", cwd=tmp_path)
+    assert unreachable.returncode == 3 and "unreachable" in unreachable.stderr
+
+
+def test_a_run_that_verified_nothing_does_not_pass(correct):
+    path, _ = correct
+    record = RunRecord.load(path / "run")
+    record.expected, record.state, record.journals, record.deliveries, record.faults = {}, {}, {}, [], []
+    verdict = reconcile(record)
+    assert not verdict["ok"] and failed(verdict) == []
