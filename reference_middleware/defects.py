@@ -48,7 +48,30 @@ class Defect(StrEnum):
 
     SLOW = "slow"
     """Every step and every acknowledgement waits a while. Incident: a debug setting left on in
-    production made webhook answers slow enough to be retried and RMAs miss their SLA."""
+    production made webhook answers miss their latency target and RMAs miss their SLA."""
+
+    SKIPS_SUPPLIER_CLAIM = "skips-supplier-claim"
+    """Units graded return-to-vendor get no supplier claim. Incident: the claim call sat behind a
+    feature flag that was never switched on for new vendors; a quarter's recoveries were lost."""
+
+    NO_REPLACEMENT = "no-replacement"
+    """Exchanges are closed without a replacement order. Incident: after the ERP's order types were
+    renamed, the replacement call was skipped silently and exchanging customers got nothing."""
+
+    SKIPS_ASN = "skips-asn"
+    """No expected receipt is sent to the WMS. Incident: the WMS connector was paused during a
+    migration and every returned parcel arrived blind, to be researched by hand at the dock."""
+
+    NIGHTLY_REFUNDS = "nightly-refunds"
+    """Credit memos wait for a batch. Incident: refunds went to the ERP in a nightly export, so in
+    the January peak customers waited two days for a refund promised within one. Here the batch
+    is a fixed wall-clock hold (``refund_hold_s``): a day or more at the shipped time scales."""
+
+    BATCH_CLOSING = "batch-closing"
+    """Returns are closed by a clean-up job, not when they are settled. Incident: refunded returns
+    stayed open for days until the job ran, customers kept asking, and the closed-within report
+    went red. Here the job is a fixed wall-clock hold (``close_hold_s``): two to three days at
+    the shipped time scales, short of the three days after which the harness calls it stalled."""
 
 
 def parse_defects(names: list[str] | tuple[str, ...]) -> frozenset[Defect]:

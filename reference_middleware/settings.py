@@ -30,7 +30,9 @@ class Settings(BaseModel):
     retry_base_s: float = Field(0.2, gt=0, description="First backoff; doubles per attempt, with jitter")
     retry_cap_s: float = Field(20.0, gt=0)
     max_attempts: int = Field(40, ge=1, description="Attempts of one job before it is dead-lettered")
-    slow_ms: int = Field(300, ge=0, description="Delay per step and per acknowledgement under the `slow` defect")
+    slow_ms: int = Field(600, ge=0, description="Delay per step and per acknowledgement under the `slow` defect")
+    refund_hold_s: float = Field(4.0, ge=0, description="How long a credit memo waits under the `nightly-refunds` defect")
+    close_hold_s: float = Field(6.0, ge=0, description="How long closing waits under the `batch-closing` defect")
     seed: int = 0
 
     def has(self, defect: Defect) -> bool:

@@ -18,7 +18,7 @@ from reference_middleware.clients import Rejected, Transient
 from reference_middleware.defects import Defect
 from reference_middleware.settings import Settings
 from reference_middleware.store import Job, Repository
-from reference_middleware.workflow import Wait, Workflow
+from reference_middleware.workflow import Later, Wait, Workflow
 
 log = logging.getLogger("reference_middleware")
 IDLE_POLL_S = 1.0  # the longest a worker sleeps without being woken
@@ -78,6 +78,8 @@ class Workers:
             await self.workflow.run(job)
         except Wait as wait:
             await self.repo.park(job, str(wait))
+        except Later as later:
+            await self.repo.retry(job, later.due_at, str(later))
         except Transient as e:
             if self.workflow.has(Defect.NO_RETRY):
                 await self.repo.kill(job, f"dropped after a failed call: {e}")

@@ -12,6 +12,7 @@ another job of the same return finishes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -31,6 +32,14 @@ MAX_PARCEL_G = 70_000
 
 class Wait(Exception):
     """The job needs a fact that has not arrived yet."""
+
+
+class Later(Exception):
+    """The job must not go on before ``due_at`` (wall time): it runs again then."""
+
+    def __init__(self, due_at: float, reason: str) -> None:
+        super().__init__(reason)
+        self.due_at = due_at
 
 
 def half_up(numerator: int, denominator: int) -> int:
@@ -74,6 +83,15 @@ class Work:
         if scoped != name:
             await self.remember(name, result)  # later steps read the latest under the plain name
         return result
+
+    async def hold(self, name: str, seconds: float) -> None:
+        """Let the job go on only ``seconds`` after it first got here (a batch imitated by a delay)."""
+        due = await self.get(name)
+        if due is None:
+            due = time.time() + seconds
+            await self.remember(name, due)
+        if time.time() < due:
+            raise Later(due, f"{name}: held until the batch runs")
 
     async def portal_status(self) -> str:
         return ((await self.get("portal")) or {}).get("status", "requested")
@@ -153,12 +171,13 @@ class Workflow:
             "service": "ground",
             "is_return": True,
         }))
-        await w.step("asn", lambda key: self.fakes.wms.call("POST", "/expected-receipts", correlation_id=rid, idempotency_key=key, json={
-            "rma_id": rma["id"],
-            "site_id": rma["site_id"],
-            "tracking_code": label["tracking_code"],
-            "lines": [{"item_id": l["item_id"], "quantity": l["quantity"]} for l in rma["lines"]],
-        }))
+        if not self.has(Defect.SKIPS_ASN):
+            await w.step("asn", lambda key: self.fakes.wms.call("POST", "/expected-receipts", correlation_id=rid, idempotency_key=key, json={
+                "rma_id": rma["id"],
+                "site_id": rma["site_id"],
+                "tracking_code": label["tracking_code"],
+                "lines": [{"item_id": l["item_id"], "quantity": l["quantity"]} for l in rma["lines"]],
+            }))
         # The customer may have cancelled while we worked: the portal would let us approve anyway.
         current = await self.fakes.portal.call("GET", f"/returns/{rid}", correlation_id=rid)
         if current["status"] == "cancelled":
@@ -227,12 +246,16 @@ class Workflow:
             await w.step(f"adjust:{inspection['id']}:{item_id}:{status}",
                          lambda key, body=body: erp.call("POST", "/inventory-adjustments", json=body, correlation_id=rid, idempotency_key=key),
                          per_delivery=self.has(Defect.DOUBLE_RESTOCK))
+        if self.has(Defect.SKIPS_SUPPLIER_CLAIM):
+            to_vendor.clear()  # the units still left stock; nobody claims them back
         for vendor, units in sorted(to_vendor.items()):
             body = {"vendor_id": vendor, "return_authorization_id": rma["id"], "reason": "return to vendor",
                     "lines": [{"item_id": i, "quantity": q} for i, q in sorted(units.items())]}
             await w.step(f"claim:{inspection['id']}:{vendor}",
                          lambda key, body=body: erp.call("POST", "/supplier-claims", json=body, correlation_id=rid, idempotency_key=key))
         await self.settle_money(w, inspection["lines"])
+        if self.has(Defect.BATCH_CLOSING) and RANK[await w.portal_status()] < RANK["closed"]:
+            await w.hold("close-batch", self.settings.close_hold_s)
         await w.move("closed")
 
     async def settle_money(self, w: Work, graded: list[dict]) -> None:
@@ -242,6 +265,8 @@ class Workflow:
         if ret is None:
             raise Wait("return.created not processed yet")
         if ret["resolution"] == "exchange":
+            if self.has(Defect.NO_REPLACEMENT):
+                return
             units: dict[str, int] = defaultdict(int)
             for line in graded:
                 units[line["item_id"]] += line["quantity"]
@@ -260,6 +285,8 @@ class Workflow:
             quantity[number] += line["quantity"]
             amount[number] += refund_cents(policy, ordered["unit_price"]["amount"], line["quantity"], line["condition"],
                                            ordered["reason"], with_fee=not self.has(Defect.WRONG_REFUND_AMOUNT))
+        if self.has(Defect.NIGHTLY_REFUNDS) and await w.get("credit-memo") is None:
+            await w.hold("refund-batch", self.settings.refund_hold_s)
         memo = await w.step("credit-memo", lambda key: erp.call("POST", "/credit-memos", correlation_id=rid, idempotency_key=key, json={
             "return_authorization_id": rma["id"],
             "lines": [{"line_number": n, "quantity": quantity[n], "amount": {"amount": amount[n], "currency": rma["currency"]}}
