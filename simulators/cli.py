@@ -208,9 +208,10 @@ def run(
         def show(world) -> None:
             delivered = world.deliverer.stats()["delivered"] if world.deliverer else 0
             faults = sum(world.fault_plan.injected.values())
+            phase = "settling" if world.model.demand_done else "season"
             bar.update(task, completed=min(world.env.now, spec.volumes.days * DAY),
-                       status=f"day {world.env.now / DAY:5.2f}  requested {world.model.requested}  open {world.open_returns}"
-                              f"  delivered {delivered}  faults {faults}")
+                       status=f"{phase} day {world.env.now / DAY:5.2f}  {_by_stage(world.model.stages)}"
+                              f"  | events delivered {delivered}, faults {faults}")
 
         try:
             verdict = run_scenario(RunOptions(scenario=spec, report_dir=report_dir, sut_url=sut_url, defects=tuple(defect),
@@ -236,6 +237,15 @@ def reconcile(
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from None
     _finish(verdict, report_dir or run_dir)
+
+
+def _by_stage(stages: dict[str, int]) -> str:
+    """Where the returns stand, open stages first: "requested 3 · approved 12 · ... · closed 40"."""
+    from simulators.model.lifecycle import ended
+
+    flow = ("requested", "approved", "in-transit", "delivered", "received", "inspected")
+    shown = sorted((s for s, n in stages.items() if n), key=lambda s: (ended(s), flow.index(s) if s in flow else len(flow), s))
+    return " · ".join(f"{s} {stages[s]}" for s in shown) or "no returns yet"
 
 
 def _known_defects() -> list[str]:
