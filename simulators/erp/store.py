@@ -64,8 +64,9 @@ def _unique_lines(numbers: list[Any], field: str) -> None:
 class ErpStore(FakeStore):
 
     def reset(self) -> None:
-        seeded = [int(i.rpartition("-")[2]) for i in self.master.orders]
-        self._next_order = max(seeded, default=0) + 1
+        # Orders made through the API (replacements) have a number range of their own, as ERPs give
+        # each order type: the model adds new sales to the master data's range during a season.
+        self._next_order = 1
         self._rma_ids = IdSequence("RMA")
         self._cm_ids = IdSequence("CM")
         self._adj_ids = IdSequence("ADJ")
@@ -137,7 +138,7 @@ class ErpStore(FakeStore):
         for i, line in enumerate(req.lines):
             if line.item_id not in self.master.items:
                 raise invalid(f"lines[{i}].item_id", f"unknown item {line.item_id!r}")
-        order_id = f"SO-{self._next_order:06d}"
+        order_id = f"SO-R{self._next_order:06d}"
         self._next_order += 1
         now = self.clock.now()
         order = ErpSalesOrder(
