@@ -12,8 +12,8 @@ import orjson
 import pytest
 import yaml
 
-from simulators.domain import Condition
 from reference_middleware.defects import Defect
+from simulators.domain import Condition
 from simulators.oracle import RunRecord, reconcile
 from simulators.oracle.checks import CHECKS
 from simulators.scenario import Scenario
