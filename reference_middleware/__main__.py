@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     fakes_env: Annotated[Path, typer.Option(help="The env file `returns-harness fakes` wrote")] = Path(".env.fakes"),
     webhook_secret: Annotated[str | None, typer.Option(help="Standard Webhooks secret (default: $RH_WEBHOOK_SECRET)")] = None,
-    database: Annotated[str, typer.Option(help="sqlite:///FILE, sqlite://:memory: or postgresql://...")] = "sqlite:///reference.sqlite3",
+    database: Annotated[str, typer.Option(help="sqlite:///FILE (relative; sqlite:////FILE absolute), sqlite://:memory: or postgresql://...")] = "sqlite:///reference.sqlite3",
     defect: Annotated[list[str], typer.Option(help=f"Switch on a known defect (repeatable): {', '.join(Defect)}")] = [],  # noqa: B006
     workers: Annotated[int, typer.Option(help="Returns worked on at once", min=1)] = 8,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
@@ -34,12 +35,25 @@ def serve(
     except (ConfigError, ValueError, ValidationError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
+    try:
+        asyncio.run(_can_open(database))
+    except Exception as e:  # noqa: BLE001 (sqlite3, psycopg and OS errors alike: say which and stop)
+        typer.echo(f"error: --database: cannot open {database}: {e}", err=True)
+        raise typer.Exit(2) from None
     from reference_middleware.app import create_app
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     typer.echo(f"reference integration layer on http://{host}:{port}/webhooks"
                f" (defects: {', '.join(sorted(settings.defects)) or 'none'}; storage: {database})", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+
+
+async def _can_open(url: str) -> None:
+    """Open the storage once before serving, so a bad URL is a clear error, not a failed startup."""
+    from reference_middleware.store import open_database
+
+    db = await open_database(url)
+    await db.close()
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ class FakeEndpoint(BaseModel):
 class Settings(BaseModel):
     fakes: dict[str, FakeEndpoint]
     webhook_secret: str = Field(description="Standard Webhooks secret shared with the sender (whsec_...)")
-    database: str = Field("sqlite://:memory:", description="sqlite:///path, sqlite://:memory: or postgresql://...")
+    database: str = Field("sqlite://:memory:", description="sqlite:///relative/path, sqlite:////absolute/path, sqlite://:memory: or postgresql://...")
     defects: frozenset[Defect] = frozenset()
     workers: int = Field(8, ge=1, description="Returns worked on at once")
     call_timeout_s: float = Field(10.0, gt=0)
@@ -41,6 +41,9 @@ class Settings(BaseModel):
 
 class ConfigError(ValueError):
     pass
+
+
+DATABASE_SCHEMES = ("sqlite://", "postgresql://", "postgres://")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -87,4 +90,7 @@ def load_settings(fakes_env: Path | None, **options) -> Settings:
     secret = options.pop("webhook_secret", None) or env.get("RH_WEBHOOK_SECRET")
     if not secret:
         raise ConfigError("no webhook secret: pass --webhook-secret or set RH_WEBHOOK_SECRET (the secret the sender signs with)")
+    database = options.get("database")
+    if database is not None and not database.startswith(DATABASE_SCHEMES):
+        raise ConfigError(f"--database: expected sqlite:///FILE, sqlite://:memory: or postgresql://..., got {database!r}")
     return Settings(fakes=fakes_from_env(env), webhook_secret=secret, **options)

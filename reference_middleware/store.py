@@ -194,13 +194,12 @@ class PostgresDatabase(Database):
 
 
 async def open_database(url: str) -> Database:
-    """``sqlite:///path``, ``sqlite://:memory:`` (or a bare path), or ``postgresql://...``."""
+    """``sqlite:///relative/path``, ``sqlite:////absolute/path`` (as SQLAlchemy spells them),
+    ``sqlite://:memory:`` (or a bare path), or ``postgresql://...``."""
     if url.startswith(("postgresql://", "postgres://")):
         db: Database = await PostgresDatabase.connect(url)
     else:
-        path = url.removeprefix("sqlite://").removeprefix("/") if url.startswith("sqlite://") else url
-        if url.startswith("sqlite:///"):
-            path = "/" + url.removeprefix("sqlite:///")
+        path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url.removeprefix("sqlite://")
         db = SqliteDatabase(path or ":memory:")
     await db.executescript(SCHEMA.format(serial=db.serial))
     return db

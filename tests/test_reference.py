@@ -306,3 +306,9 @@ def test_the_command_refuses_bad_flags_naming_them(tmp_path):
     assert lacking.returncode == 2 and "RH_WMS_URL" in lacking.stderr and "Traceback" not in lacking.stderr
     defect = run_cli("--defect", "no-such-defect")
     assert defect.returncode == 2 and "unknown defect(s) no-such-defect" in defect.stderr
+    (tmp_path / ".env.fakes").write_text("".join(f"RH_{s}_URL=http://127.0.0.1:1\nRH_{s}_API_KEY=k\n"
+                                                 for s in ("ERP", "WMS", "CARRIER", "RETURNS_PORTAL")))
+    scheme = run_cli("--webhook-secret", "whsec_eA==", "--database", "mysql://db/returns")
+    assert scheme.returncode == 2 and "--database: expected sqlite:///FILE" in scheme.stderr
+    unopenable = run_cli("--webhook-secret", "whsec_eA==", "--database", "sqlite:///no/such/dir/ref.db")
+    assert unopenable.returncode == 2 and "--database: cannot open" in unopenable.stderr and "Traceback" not in unopenable.stderr
