@@ -40,13 +40,15 @@ class Injected:
 class FaultPlan:
     def __init__(self, scenario: Scenario, *, keep_log: bool = True) -> None:
         self.faults = scenario.faults.events
+        self.seed = scenario.seed
         self.rng = random.Random(f"{scenario.seed}:faults")
         self.injected: Counter[str] = Counter()
         self.keep_log = keep_log
         self.log: list[Injected] = []
         self.last: list[str] = []  # the kinds injected by the last call of deliveries()
+        self.by_type = dict(self.faults.by_event_type)  # event type -> the faults it gets instead
         # With every rate at zero nothing can be injected: skip the draws (they decide nothing).
-        self.idle = not any(getattr(self.faults, name) for name in _RATES)
+        self.idle = not any(getattr(f, name) for f in (self.faults, *self.by_type.values()) for name in _RATES)
 
     def _record(self, kind: str, event_id: str, event_type: str, correlation_id: str) -> None:
         self.injected[kind] += 1
@@ -54,16 +56,21 @@ class FaultPlan:
         if self.keep_log:
             self.log.append(Injected(kind, event_id, event_type, correlation_id))
 
-    def deliveries(self, event_id: str, event_type: str, correlation_id: str) -> list[tuple[str, DeliveryOptions]]:
+    def deliveries(self, event_id: str, event_type: str, correlation_id: str, fact: str | None = None) -> list[tuple[str, DeliveryOptions]]:
         """The deliveries one fact becomes, as (label, options); label "semantic" needs a new id.
 
         Draws happen in a fixed order for every event, so one fault's rate does not shift which
-        events another fault hits.
+        events another fault hits. With ``fact`` (a name of the fact that does not depend on
+        when it happened), the draws come from the seed and that name alone: in live mode the
+        order of events follows the integration layer's timing, and the same seed must still
+        hit the same facts. An event type with faults of its own (``by_event_type``) gets
+        those instead of the general ones.
         """
         self.last = []
         if self.idle:
             return [("original", DeliveryOptions())]
-        f, rng = self.faults, self.rng
+        f = self.by_type.get(event_type, self.faults)
+        rng = random.Random(f"{self.seed}:faults:{fact}") if fact is not None else self.rng
         draws = [rng.random() for _ in range(9)]
         delay = rng.expovariate(1 / f.delay_s)
         if event_type == "tracking.updated" and draws[0] < f.missing_scan_rate:

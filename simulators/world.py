@@ -73,7 +73,9 @@ class World:
         self.stand_in: InlineIntegration | None = None
         self.fault_plan = FaultPlan(scenario, keep_log=not self.lean)
         self.api_faults_fired: dict[str, int] = {}
+        self.healed = False
         self._event_ids = itertools.count(1)
+        self._facts_seen: dict[str, Counter] = {}  # return id -> facts announced so far, by type
         self._return_of_rma: dict[str, str] = {}
         self.peak_backlog = (0, 0.0)  # (returns waiting for inspection, when)
         self.timeline: list[dict] = []  # returns by stage, sampled over simulated time
@@ -87,6 +89,7 @@ class World:
     def _finished(self, exp: Expectation, receipt_id: str | None) -> None:
         """A return has ended: its expectation goes to the trace; a lean world forgets it."""
         self.trace.emit(self.env.now, "expected", **vars(exp))
+        self._facts_seen.pop(exp.return_id, None)
         if not self.lean:
             return
         portal = self.stores["returns_portal"]
@@ -114,7 +117,13 @@ class World:
         correlation_id = self._correlation(event_type, data)
         event_id = f"evt_{next(self._event_ids):06d}"
         self.trace.emit(self.env.now, "event", type=event_type, id=event_id, correlation_id=correlation_id)
-        deliveries = self.fault_plan.deliveries(event_id, event_type, correlation_id)
+        # The fact's name for the fault plan: its return, type and place among that return's facts
+        # of the type (not its event id or time, which follow the integration layer's pace).
+        kind = f"{event_type}|{data.get('status', '')}"
+        seen = self._facts_seen.setdefault(correlation_id, Counter())
+        seen[kind] += 1
+        fact = f"{correlation_id}|{kind}|{seen[kind]}"
+        deliveries = self.fault_plan.deliveries(event_id, event_type, correlation_id, fact)
         for kind in self.fault_plan.last:
             self.trace.emit(self.env.now, "fault", fault=kind, event_id=event_id, correlation_id=correlation_id)
         if self.deliverer is None:
@@ -152,6 +161,13 @@ class World:
             if tick % TIMELINE_EVERY == 0:
                 self.timeline.append({"day": round(self.env.now / DAY, 3), "stages": {k: v for k, v in self.model.stages.items() if v}})
             yield self.env.timeout(MONITOR_S)
+
+    @property
+    def world_work_done(self) -> bool:
+        """No more requests, and no return still with the customer, the carrier or the warehouse:
+        what is left is the integration layer's (refunds, closing). API faults last until here,
+        so the late steps (credit memos, claims, replacements) meet them too."""
+        return self.model.demand_done and all(ended(stage) or stage == "inspected" for stage, n in self.model.stages.items() if n)
 
     @property
     def open_returns(self) -> int:
@@ -210,9 +226,10 @@ class World:
                 await self.driver.run(until=min(limit, self.env.now + slice_s))
                 if progress:
                     progress(self)
-                if self.model.demand_done and not self.api_faults_fired:
+                if not self.healed and self.world_work_done:
                     # The settle phase: faults heal, so "lost" and "not yet done" can be told apart.
                     self.api_faults_fired = heal_api_faults(self.apps)
+                    self.healed = True
                 if self.model.demand_done and self.open_returns == 0 and self.deliverer.pending == 0:
                     break
             self.flush_expectations()
