@@ -131,6 +131,9 @@ class WarehouseModel(_Section):
         return {d: w / total for d, w in weighted.items() if w > 0}
 
 
+EventTypeName = Literal["return.created", "return.cancelled", "tracking.updated", "receipt.completed", "inspection.completed"]
+
+
 class EventFaults(_Section):
     """What goes wrong with the events delivered to the integration layer."""
 
@@ -145,6 +148,18 @@ class EventFaults(_Section):
     forged_rate: Rate = Field(0.0, description="Deliveries signed with a wrong secret")
     clock_skew_rate: Rate = Field(0.0, description="Deliveries whose signature timestamp is 10 minutes off")
     rotation_rate: Rate = Field(0.0, description="Deliveries signed with the old and the new secret (a rotation: must be accepted)")
+    by_event_type: dict[EventTypeName, EventFaults] = Field(
+        default={},
+        description="Faults for one event type instead of the ones above (its rates replace them all; unlisted ones are 0), "
+                    "e.g. inspection.completed: {duplicate_rate: 1}",
+    )
+
+    @model_validator(mode="after")
+    def _flat(self) -> EventFaults:
+        for event_type, faults in self.by_event_type.items():
+            if faults.by_event_type:
+                raise ValueError(f"by_event_type.{event_type}: cannot have its own by_event_type")
+        return self
 
 
 class ApiFault(FaultRuleSpec):
@@ -159,7 +174,7 @@ class Faults(_Section):
 class Slas(_Section):
     request_to_rma_hours_p95: Positive = Field(4, description="95% of return requests get an RMA within (business hours)")
     inspection_to_credit_hours_p95: Positive = Field(24, description="95% of refunds follow inspection within")
-    request_to_closed_days_p95: Positive = Field(14, description="95% of returns closed within")
+    request_to_closed_days_p95: Positive = Field(21, description="95% of returns closed within (a week to mail, transit, inspection: DOMAIN-FACTS)")
     ack_latency_ms_p99: Positive = Field(500, description="99% of webhook deliveries acknowledged within (wall ms)")
 
 
@@ -173,6 +188,7 @@ class SeedData(_Section):
     items: Annotated[int, Field(ge=1)] = 120
     orders: Annotated[int, Field(ge=1)] = 1500
     sites: Annotated[int, Field(ge=1, le=6)] = 3
+    on_hold_share: Rate = Field(0.03, description="Customers on credit or fraud hold (their returns must be rejected)")
 
 
 class Scenario(_Section):
