@@ -3,6 +3,7 @@ into "try again later" (:class:`Transient`) and "this will never work" (:class:`
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -40,23 +41,31 @@ class FakeApi:
         self.name, self.endpoint, self.client = name, endpoint, client
         self._token: str | None = None
         self._token_expires = 0.0
+        # One fetch at a time: eight workers that meet the same expired token want one new token.
+        self._token_lock = asyncio.Lock()
 
-    async def _authorization(self, refresh: bool = False) -> str:
+    async def _authorization(self, stale: str | None = None) -> str:
+        """The Authorization header; ``stale`` is a token the fake refused (fetched anew unless
+        another call already replaced it)."""
         if self.endpoint.api_key:
             return f"Bearer {self.endpoint.api_key}"
-        if refresh or self._token is None or time.monotonic() >= self._token_expires:
-            response = await self._send("POST", self.endpoint.token_url, data={
-                "grant_type": "client_credentials",
-                "client_id": self.endpoint.client_id,
-                "client_secret": self.endpoint.client_secret,
-            })
-            if response.status_code != 200:
-                raise self._failure(response, "getting a token")
-            body = response.json()
-            self._token = body["access_token"]
-            # Renew a little early so that a token does not expire between check and use.
-            self._token_expires = time.monotonic() + max(1.0, float(body.get("expires_in", 60)) * 0.9)
+        async with self._token_lock:
+            if self._token is None or self._token == stale or time.monotonic() >= self._token_expires:
+                await self._fetch_token()
         return f"Bearer {self._token}"
+
+    async def _fetch_token(self) -> None:
+        response = await self._send("POST", self.endpoint.token_url, data={
+            "grant_type": "client_credentials",
+            "client_id": self.endpoint.client_id,
+            "client_secret": self.endpoint.client_secret,
+        })
+        if response.status_code != 200:
+            raise self._failure(response, "getting a token")
+        body = response.json()
+        self._token = body["access_token"]
+        # Renew a little early so that a token does not expire between check and use.
+        self._token_expires = time.monotonic() + max(1.0, float(body.get("expires_in", 60)) * 0.9)
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -89,11 +98,13 @@ class FakeApi:
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         url = f"{self.endpoint.url}{path}"
+        refused: str | None = None
         for attempt in range(2):
-            headers["Authorization"] = await self._authorization(refresh=attempt > 0)
+            headers["Authorization"] = await self._authorization(stale=refused)
             response = await self._send(method, url, json=json, params=params, headers=headers)
             # An expired or revoked OAuth token: fetch a new one once, then give up on this try.
             if response.status_code == 401 and self.endpoint.token_url and attempt == 0:
+                refused = headers["Authorization"].removeprefix("Bearer ")
                 continue
             break
         if response.is_success:

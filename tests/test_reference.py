@@ -172,6 +172,23 @@ def test_a_lost_response_is_replayed_not_done_twice(run, orders):
     assert script.metric("reference_retries") >= 1
 
 
+def test_an_expired_token_is_fetched_again_once_for_everyone_and_the_work_goes_on(run, orders):
+    script = run()
+    journal = f"{script.env['RH_ERP_URL']}/__admin/journal"
+    since = max([e["seq"] for e in script.http.get(journal, params={"limit": 10_000}).json()["entries"]], default=0)
+    # The ERP revokes the token on the first order lookup: every call in flight with it gets 401.
+    script.add_fault("erp", kind="token_expiry", path="/sales-orders/*", first_n=1)
+    returns = [script.new_return(next(orders["eligible"])) for _ in range(6)]
+    for ret in returns:
+        assert script.send(script.created(ret)).status_code == 200
+    for ret in returns:
+        script.wait_status(ret["id"], "approved")
+    # Counted before this test's own ERP lookups below, which fetch tokens of their own.
+    fetched = script.http.get(journal, params={"path": "/oauth/token", "since": since, "limit": 10_000}).json()["entries"]
+    assert len(fetched) == 2  # the first token, and one new one after the revocation, however many calls met it
+    assert all(len(script.rmas(ret["id"])) == 1 for ret in returns)
+
+
 def test_status_metrics_and_health_answer(run):
     script = run()
     assert script.http.get(f"{script.ref.url}/healthz").json() == {"status": "ok", "defects": []}
