@@ -1,0 +1,152 @@
+"""Locust load test of an integration layer at peak returns season.
+
+    locust -f load/locustfile.py --headless -t 60s --rh-shape steady --rh-rate 120 --csv out/load
+
+Without ``--rh-env`` the master (or the single process) starts the load environment itself
+(``python -m load.env``: the fakes and the reference, or ``--rh-sut-url``) and stops it at the
+end. After the load it settles, reconciles every return the load made, checks the SLA gates
+and exits 1 when one fails. See docs/LOAD.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import gevent
+from locust import events
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # `locust -f load/locustfile.py` puts only load/ on the path
+    sys.path.insert(0, str(REPO))
+
+from load.driver import Context, MasterSide  # noqa: E402
+from load.shapes import ReturnsShape  # noqa: E402,F401  (Locust finds the shape here)
+from load.users import Carrier, Customer, Warehouse  # noqa: E402,F401
+
+log = logging.getLogger("returns-harness.load")
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser) -> None:
+    g = parser.add_argument_group("returns-harness")
+    g.add_argument("--rh-env", default="", help="load-env.json of a running `python -m load.env` (default: start one)")
+    g.add_argument("--rh-dir", default="rh-load", help="where the started environment, the run record and the report go")
+    g.add_argument("--rh-sut-url", default="", help="webhook URL of your integration layer (default: the reference)")
+    g.add_argument("--rh-defects", default="", help="reference defects to switch on, comma-separated (e.g. slow,no-dedupe)")
+    g.add_argument("--rh-scenario", default="baseline", help="scenario: seed, policy, mixes and default SLAs")
+    g.add_argument("--rh-orders", type=int, default=20_000, help="seeded sales orders of a started environment")
+    g.add_argument("--rh-shape", default="steady", help="steady, post-holiday-peak, promotion-spike, recall or step")
+    g.add_argument("--rh-rate", type=float, default=60.0, help="returns/minute: the profile's base rate, or the first step")
+    g.add_argument("--rh-compression", type=float, default=4032.0, help="simulated seconds per wall second for seasonal shapes")
+    g.add_argument("--rh-season-days", type=float, default=14.0, help="days of the season a seasonal shape plays")
+    g.add_argument("--rh-step-rate", type=float, default=60.0, help="returns/minute added per step (shape step)")
+    g.add_argument("--rh-step-s", type=float, default=30.0, help="seconds per step (shape step)")
+    g.add_argument("--rh-pace", type=float, default=1.0, help="seconds between two tasks of one user (its schedule)")
+    g.add_argument("--rh-duplicate-rate", type=float, default=0.02, help="share of events delivered twice (same id)")
+    g.add_argument("--rh-ship-after", type=float, default=1.0, help="seconds from approval to the carrier's first scan")
+    g.add_argument("--rh-receive-after", type=float, default=1.0, help="seconds from the delivered scan to the receipt")
+    g.add_argument("--rh-settle", type=float, default=60.0, help="seconds to wait after the load for the layer to finish")
+    g.add_argument("--rh-no-reconcile", action="store_true", help="skip the settle phase and the oracle")
+    g.add_argument("--sla-error-rate", default="", help="failed requests, at most this share (default 0.01)")
+    g.add_argument("--sla-ack-ms", default="", help="ack latency from the intended send time, e.g. p50=100,p99=500 (default: scenario's p99)")
+    g.add_argument("--sla-rma-lag-s", default="", help="return requested -> RMA, e.g. p95=5 (default: the scenario's hours)")
+    g.add_argument("--sla-credit-lag-s", default="", help="return requested -> credit memo, e.g. p95=30 (default: none)")
+    # Set by the master, read by the workers (Locust hands custom options to workers at spawn).
+    g.add_argument("--rh-env-json", default="", help="(internal)")
+    g.add_argument("--rh-partitions", type=int, default=1, help="(internal)")
+    g.add_argument("--rh-run", default="", help="(internal)")
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    sys.exit(2)
+
+
+@events.init.add_listener
+def _init(environment, **_kw) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message("rh_flush", _flush)
+        environment.events.report_to_master.add_listener(lambda client_id, data: _report(environment, data))
+        return
+    try:
+        side = MasterSide(environment.parsed_options, REPO)
+    except ValueError as e:
+        _fail(str(e))
+    environment.rh_master = side
+    if not environment.host:  # workers get it from the master at spawn
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(side.env["webhook_url"])
+        environment.host = f"{parts.scheme}://{parts.netloc}"
+    environment.parsed_options.rh_env_json = json.dumps(side.env)
+    if isinstance(runner, MasterRunner):
+        runner.register_message("rh_flushed", lambda environment, msg, **kw: side.merge(msg.data, final=True, node=msg.node_id))
+        environment.events.worker_report.add_listener(lambda client_id, data: side.merge(data.get("rh") or {}))
+
+
+@events.test_start.add_listener
+def _test_start(environment, **_kw) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        environment.parsed_options.rh_partitions = max(1, runner.worker_count)
+        environment.parsed_options.rh_run = environment.rh_master.next_run()
+        environment.rh_master.workers = runner.worker_count
+        return
+    if isinstance(runner, LocalRunner):
+        environment.parsed_options.rh_partitions = 1
+        environment.parsed_options.rh_run = environment.rh_master.next_run()
+    index = runner.worker_index if isinstance(runner, WorkerRunner) else 0
+    environment.rh = Context(environment.parsed_options, index)
+    if isinstance(runner, LocalRunner):
+        environment.rh_master.local = environment.rh
+
+
+def _report(environment, data: dict) -> None:
+    ctx = getattr(environment, "rh", None)
+    if ctx is not None:
+        data["rh"] = ctx.drain()
+
+
+def _flush(environment, msg, **_kw) -> None:
+    """The master wants everything: stop the users, then send what is left."""
+    environment.runner.stop()
+    ctx = getattr(environment, "rh", None)
+    environment.runner.send_message("rh_flushed", ctx.drain() if ctx else {})
+
+
+@events.test_stop.add_listener
+def _test_stop(environment, **_kw) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return
+    side = environment.rh_master
+    if isinstance(runner, MasterRunner):
+        side.flushed.clear()
+        runner.send_message("rh_flush", None)
+        deadline = time.monotonic() + 20
+        while len(side.flushed) < side.workers and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+        if len(side.flushed) < side.workers:
+            log.warning("only %d of %d workers sent their journeys; the others' returns are not reconciled",
+                        len(side.flushed), side.workers)
+    elif side.local is not None:
+        side.merge(side.local.drain())
+    code = side.finish(runner.stats, environment.events.request)
+    if code:
+        environment.process_exit_code = code
+    gevent.sleep(1.5)  # let Locust's CSV writer (every second) write the end-to-end lags
+
+
+@events.quitting.add_listener
+def _quitting(environment, **_kw) -> None:
+    side = getattr(environment, "rh_master", None)
+    if side is not None:
+        if side.exit_code and environment.process_exit_code is None:
+            environment.process_exit_code = side.exit_code
+        side.close()

@@ -1,0 +1,90 @@
+"""The Locust load tests, run as Locust users would run them: subprocesses on loopback.
+
+Locust monkey-patches the standard library with gevent, so it never runs in pytest's process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from tests.load_run import start, wait, wait_for_env
+
+# Looked up, not imported: importing Locust would patch pytest's own process with gevent.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("locust") is None, reason="locust is not installed (extra 'load')")
+
+
+def test_distributed_load_reconciles_and_passes_its_gates(tmp_path):
+    """A master and two workers drive the reference for 25 s; nothing lost, nothing doubled."""
+    began = time.monotonic()
+    run = wait(tmp_path, start(tmp_path, "--rh-rate", "150", "--rh-settle", "40", "--sla-ack-ms", "p99=1000",
+                               "--sla-rma-lag-s", "p95=10", workers=2, seconds=25), timeout_s=150)
+    assert run.code == 0, run.output[-3000:]
+    report = run.report
+    assert report["returns"] >= 25
+    assert all(g["passed"] for g in report["gates"]), report["gates"]
+    assert report["checks"] and not [name for name, valid in report["checks"].items() if valid is False]
+    assert report["checks"]["one-rma-per-approved-return"] is True
+    assert report["checks"]["one-credit-memo-per-refund"] is True
+    # Locust's own statistics, from its CSV: the deliveries and the end-to-end lags.
+    stats = run.stats()
+    assert int(stats[("POST", "webhook return.created")]["Request Count"]) >= report["returns"]
+    assert int(stats[("POST", "webhook inspection.completed")]["Request Count"]) > 0
+    assert int(stats[("E2E", "return requested → RMA")]["Request Count"]) > 0
+    assert int(stats[("", "Aggregated")]["Failure Count"]) == 0
+    # Both workers made returns, from disjoint halves of the orders.
+    expected = json.loads((tmp_path / "run" / "expected.json").read_text())
+    parities = {int(e["order_id"].removeprefix("SO-")) % 2 for e in expected.values()}
+    assert parities == {0, 1}
+    print(f"distributed load test: {time.monotonic() - began:.1f} s wall")
+
+
+def _stall(directory, after_s: float, for_s: float) -> None:
+    pid = wait_for_env(directory)["reference_pid"]
+    time.sleep(after_s)  # the fault's timing, not a synchronisation
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(for_s)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_gates_fail_for_slow_acks_a_stall_and_lost_deduplication(tmp_path):
+    """Three short runs at once: the `slow` reference, a reference frozen for 4 s mid-run, and
+    `no-dedupe` under at-least-once delivery. Each fails the gate that should catch it."""
+    began = time.monotonic()
+    slow, stall, dedupe = tmp_path / "slow", tmp_path / "stall", tmp_path / "no-dedupe"
+    runs = {
+        slow: start(slow, "--rh-defects", "slow", "--rh-rate", "60", "--sla-ack-ms", "p99=250", "--rh-no-reconcile", seconds=12),
+        stall: start(stall, "--rh-rate", "120", "--rh-pace", "0.5", "--sla-ack-ms", "p99=1500", "--rh-no-reconcile", seconds=16),
+        dedupe: start(dedupe, "--rh-defects", "no-dedupe", "--rh-rate", "120", "--rh-duplicate-rate", "0.3", "--rh-settle", "30",
+                      seconds=14),
+    }
+    _stall(stall, after_s=6, for_s=4)
+    results = {d: wait(d, procs, timeout_s=150) for d, procs in runs.items()}
+
+    run = results[slow]
+    assert run.code == 1, run.output[-3000:]
+    assert "SLA gate FAILED: ack latency p99 (corrected)" in run.output
+    assert run.report["ack_latency_ms"]["corrected"]["p99"] >= 250
+
+    run = results[stall]
+    assert run.code == 1, run.output[-3000:]
+    assert "SLA gate FAILED: ack latency p99 (corrected)" in run.output
+    corrected, uncorrected = run.report["ack_latency_ms"]["corrected"], run.report["ack_latency_ms"]["uncorrected"]
+    assert corrected["p99"] >= 2000 and corrected["max"] >= 3000
+    assert uncorrected["p50"] < corrected["p99"]  # side by side: what a closed-loop figure would have shown
+
+    run = results[dedupe]
+    assert run.code == 1, run.output[-3000:]
+    checks = run.report["checks"]
+    doubled = [name for name in ("one-rma-per-approved-return", "one-credit-memo-per-refund", "stock-matches-dispositions",
+                                 "one-asn-and-label-before-arrival") if checks[name] is False]
+    assert doubled, checks
+    assert "SLA gate FAILED: reconciliation" in run.output
+    print(f"failing gates test: {time.monotonic() - began:.1f} s wall")
