@@ -4,6 +4,7 @@ with the return it touched (virtual mode: decided and traced, nothing delivered)
 from __future__ import annotations
 
 import io
+from collections import Counter
 
 import orjson
 import pytest
@@ -110,3 +111,22 @@ def test_live_faults_reach_the_integration_layer_and_api_faults_heal():
     assert world.api_faults_fired["carrier"] == 2
     assert not world.apps["carrier"].state.system.hooks.rules
     assert world.open_returns == 0
+
+
+def test_faults_for_one_event_type_replace_the_general_ones_for_it():
+    world = World(Scenario.model_validate({"name": "typed", "volumes": {"days": 1, "returns_per_day": 60}, "faults": {"events": {
+        "duplicate_rate": 0.0, "forged_rate": 0.5,
+        "by_event_type": {"inspection.completed": {"duplicate_rate": 1.0}}}}}))
+    world.run_virtual()
+    injected = world.fault_plan.injected
+    assert injected["duplicate"] == world.events["inspection.completed"] > 10  # every inspection, and nothing else
+    assert injected["forged"] > 0  # the other types keep the general faults
+
+
+def test_faults_for_one_event_type_hit_only_that_type():
+    world = World(Scenario.model_validate({"name": "typed", "volumes": {"days": 1, "returns_per_day": 60},
+                                           "faults": {"events": {"by_event_type": {"receipt.completed": {"reorder_rate": 1.0}}}}}),
+                  lean=False)
+    world.run_virtual()
+    kinds = Counter((f.event_type, f.kind) for f in world.fault_plan.log)
+    assert kinds == Counter({("receipt.completed", "reordered"): world.events["receipt.completed"]})

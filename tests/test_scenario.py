@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from simulators import scenario as sc
 from simulators.scenario import Scenario, ScenarioError, load, parse, shipped
@@ -175,3 +175,21 @@ def test_defaults_in_docs_match_the_schema():
 
 def test_scenario_defaults_are_valid_on_their_own():
     assert Scenario(name="x").faults.api == []
+
+
+def test_event_faults_by_type_name_a_known_event_and_do_not_nest():
+    ok = Scenario.model_validate({"name": "x", "faults": {"events": {"by_event_type": {"inspection.completed": {"duplicate_rate": 1}}}}})
+    assert ok.faults.events.by_event_type["inspection.completed"].duplicate_rate == 1
+    with pytest.raises(ValidationError, match="inspection.done"):
+        Scenario.model_validate({"name": "x", "faults": {"events": {"by_event_type": {"inspection.done": {}}}}})
+    with pytest.raises(ValidationError, match="cannot have its own by_event_type"):
+        Scenario.model_validate({"name": "x", "faults": {"events": {"by_event_type": {
+            "receipt.completed": {"by_event_type": {"receipt.completed": {}}}}}}})
+
+
+def test_the_share_of_customers_on_hold_is_a_setting():
+    from simulators.world import World
+
+    assert Scenario(name="x").seed_data.on_hold_share == 0.03  # the master data's own default: same worlds as before
+    world = World(Scenario.model_validate({"name": "x", "seed_data": {"on_hold_share": 1}}))
+    assert {c.account_status.value for c in world.master.customers.values()} == {"on_hold"}
