@@ -163,13 +163,6 @@ class World:
             yield self.env.timeout(MONITOR_S)
 
     @property
-    def world_work_done(self) -> bool:
-        """No more requests, and no return still with the customer, the carrier or the warehouse:
-        what is left is the integration layer's (refunds, closing). API faults last until here,
-        so the late steps (credit memos, claims, replacements) meet them too."""
-        return self.model.demand_done and all(ended(stage) or stage == "inspected" for stage, n in self.model.stages.items() if n)
-
-    @property
     def open_returns(self) -> int:
         return sum(n for stage, n in self.model.stages.items() if not ended(stage))
 
@@ -226,7 +219,7 @@ class World:
                 await self.driver.run(until=min(limit, self.env.now + slice_s))
                 if progress:
                     progress(self)
-                if not self.healed and self.world_work_done:
+                if not self.healed and self.model.demand_done:
                     # The settle phase: faults heal, so "lost" and "not yet done" can be told apart.
                     self.api_faults_fired = heal_api_faults(self.apps)
                     self.healed = True
