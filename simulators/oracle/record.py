@@ -15,6 +15,16 @@ import orjson
 FILES = ("scenario", "expected", "state", "journals", "faults", "deliveries", "summary", "timeline")
 
 
+# What the checks and the report read of a journal entry. Bodies and responses stay with the
+# fakes (``/__admin/journal``): they were half of a saved run and nothing here reads them.
+JOURNAL_FIELDS = ("seq", "at", "wall", "method", "path", "status", "duration_ms", "principal", "correlation_id", "idempotency_key",
+                  "fault", "replayed", "lost", "latency_ms", "retry_after_s")
+
+
+def _lean(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: entry[k] for k in JOURNAL_FIELDS if entry.get(k) is not None}
+
+
 def _plain(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=str))
 
@@ -24,7 +34,7 @@ class RunRecord:
     scenario: dict[str, Any]
     expected: dict[str, dict[str, Any]]  # return id -> the model's Expectation, as a dict
     state: dict[str, dict[str, Any]]  # system -> its store's snapshot
-    journals: dict[str, list[dict[str, Any]]]  # system -> every request it answered
+    journals: dict[str, list[dict[str, Any]]]  # system -> every request it answered (JOURNAL_FIELDS)
     faults: list[dict[str, Any]] = field(default_factory=list)  # kind, event_id, event_type, correlation_id
     deliveries: list[dict[str, Any]] = field(default_factory=list)  # every delivery attempt
     summary: dict[str, Any] = field(default_factory=dict)
@@ -38,7 +48,7 @@ class RunRecord:
             scenario=world.scenario.model_dump(mode="json"),
             expected={rid: exp.as_record() for rid, exp in world.expectations.items()},
             state={name: app.state.system.store.snapshot() for name, app in world.apps.items()},
-            journals={name: list(app.state.system.journal.iter_all()) for name, app in world.apps.items()},
+            journals={name: [_lean(entry) for entry in app.state.system.journal.iter_all()] for name, app in world.apps.items()},
             faults=[asdict(f) for f in world.fault_plan.log],
             deliveries=[a.as_dict() for a in deliverer.journal] if deliverer else [],
             summary=world.summary(),
