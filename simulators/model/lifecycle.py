@@ -96,7 +96,13 @@ class ReturnsModel:
         self.on_expectation = on_expectation
         self.on_finished = on_finished
         seed = scenario.seed
-        self.rng = {part: random.Random(f"{seed}:{part}") for part in ("demand", "customer", "carrier", "warehouse")}
+        self.seed = seed
+        # Draws made when a return is requested come from shared streams (demand decides that
+        # order). What happens after the integration layer acted (the customer ships, the carrier
+        # carries, the warehouse grades) draws from a stream of the return's own: in live mode
+        # returns reach those steps in the layer's order, and the same seed must still give each
+        # return the same fate.
+        self.rng = {part: random.Random(f"{seed}:{part}") for part in ("demand", "customer")}
         # Late requests reach back 30 days past the window (tolerance 0.5): older orders are out of reach.
         self.orders = OrderBook(self.master, random.Random(f"{seed}:orders"),
                                 prune_after_days=self.policy.window_days + 32 if lean else None)
@@ -128,6 +134,9 @@ class ReturnsModel:
             del self._open[exp.return_id]
             self.orders.release(exp.order_id)
             self.on_finished(exp, self._receipt_of.pop(exp.return_id, None))
+
+    def _own_rng(self, part: str, exp: Expectation) -> random.Random:
+        return random.Random(f"{self.seed}:{part}:{exp.return_id}")
 
     def _lognormal_s(self, rng: random.Random, median_days: float, sigma: float) -> float:
         return rng.lognormvariate(math.log(median_days * DAY), sigma)
@@ -183,7 +192,7 @@ class ReturnsModel:
         if status is not ReturnStatus.APPROVED:
             return self._move(exp, status.value)
         c = self.scenario.customer
-        rng = self.rng["customer"]
+        rng = self._own_rng("customer", exp)
         if rng.random() < c.cancel_rate:
             yield self.env.timeout(rng.uniform(1, 24) * HOUR)
             self.portal.cancel(exp.return_id, CUSTOMER)
@@ -242,7 +251,7 @@ class ReturnsModel:
 
     def _transit(self, exp: Expectation, code: str) -> Generator:
         m = self.scenario.carrier
-        rng = self.rng["carrier"]
+        rng = self._own_rng("carrier", exp)
         city = self.master.customers[exp.customer_id].address.city
         transit = self._lognormal_s(rng, m.transit_days_median, m.transit_sigma)
         self.carrier.add_scan(code, TrackingStatus.IN_TRANSIT, "Picked up", city, self.now())
@@ -268,7 +277,7 @@ class ReturnsModel:
 
     def _warehouse(self, exp: Expectation, code: str) -> Generator:
         w = self.scenario.warehouse
-        rng = self.rng["warehouse"]
+        rng = self._own_rng("warehouse", exp)
         ret = self.portal.returns[exp.return_id]
         units = Counter()
         for line in ret.lines:
