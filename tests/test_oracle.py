@@ -134,6 +134,23 @@ def test_a_saved_run_reconciles_to_the_same_verdict(correct):
     assert [(c["name"], c["valid"], c["counts"]) for c in again["checks"]] == [(c["name"], c["valid"], c["counts"]) for c in verdict["checks"]]
 
 
+def test_an_ineligible_request_that_only_arrived_forged_is_excused_not_lost(correct):
+    path, _ = correct
+    record = RunRecord.load(path / "run")
+    faulted = {f["correlation_id"] for f in record.faults}
+    rid = next(r for r, exp in record.expected.items() if not exp["eligible"] and r not in faulted)
+    for ret in record.state["returns_portal"]["returns"]:
+        if ret["id"] == rid:
+            ret["status"] = "requested"  # never rejected: the layer never heard of it
+
+    def ends() -> dict:
+        return next(c for c in reconcile(record)["checks"] if c["name"] == "every-return-ends")
+
+    assert ends()["counts"]["lost"] == 1
+    record.faults.append({"kind": "forged", "event_id": "evt_forged", "event_type": "return.created", "correlation_id": rid})
+    assert ends()["counts"].get("lost", 0) == 0 and ends()["valid"] is True
+
+
 def test_a_checker_that_raises_is_unknown_with_its_error_not_a_crash(correct):
     path, _ = correct
     record = RunRecord.load(path / "run")

@@ -241,7 +241,10 @@ def terminal(record: RunRecord, seen: Observed) -> Result:
     for rid, exp in record.expected.items():
         status = seen.returns.get(rid, {}).get("status")
         if not exp["eligible"] and status not in ("rejected", "cancelled"):
-            result.flag("lost", rid, f"ineligible ({exp['ineligible_reason']}) but {status}, not rejected", seen.evidence(rid))
+            if "return.created" in excused.get(rid, ()):
+                result.counts["excused"] += 1  # the request only ever arrived forged or malformed
+            else:
+                result.flag("lost", rid, f"ineligible ({exp['ineligible_reason']}) but {status}, not rejected", seen.evidence(rid))
         elif exp["outcome"].startswith("stalled"):
             if excused.get(rid):
                 result.counts["excused"] += 1  # its facts only ever arrived malformed or forged
