@@ -7,6 +7,7 @@ No Locust import here: the locustfile wires these into Locust's events.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import subprocess
@@ -30,6 +31,9 @@ from simulators.seed import MasterData, SeedConfig, generate
 
 ENV_START_TIMEOUT_S = 90.0
 E2E = "E2E"  # request type of the end-to-end lags in Locust's statistics
+EVENT_TYPES = ("return.created", "tracking.updated", "receipt.completed", "inspection.completed")
+# A delivery attempt as a load process keeps it (Context.attempt) and ships it to the master.
+ATTEMPT = ("event_id", "event_type", "correlation_id", "attempt", "status", "round_trip_s", "late_s", "fault", "sent_at_wall")
 _masters: dict[str, MasterData] = {}
 
 
@@ -83,11 +87,13 @@ class Context:
             "wms": {"authorization": f"Bearer {creds['RH_WMS_API_KEY']}"},
             "carrier": {"authorization": f"Bearer {creds['RH_CARRIER_API_KEY']}"},
         }
+        self.auth_json = {system: {**h, "content-type": "application/json"} for system, h in self.auth.items()}
+        self.webhook_names = {t: f"webhook {t}" for t in EVENT_TYPES}
         self.webhook_url = env["webhook_url"]
         self.signer = Signer(env["secret"])
         self.clock = BusinessClock()
         self.ledger = Ledger()
-        self.ack = AckLatency()
+        self.attempts: list[tuple] = []  # delivery attempts since the last drain (see attempt())
         self.pace_s = options.rh_pace
         self.duplicate_rate = options.rh_duplicate_rate
         self.ship_after_s = options.rh_ship_after
@@ -98,10 +104,18 @@ class Context:
         self._ids = count(1)
         self._run = options.rh_run
         self._warned = False
+        # The master data (hundreds of thousands of objects) lives as long as the process: out of
+        # the cyclic collector's sight, a full collection under load no longer walks all of it.
+        gc.freeze()
 
     def event_id(self) -> str:
         # Run, worker and a counter: unique across workers and across runs on one environment.
         return f"evt_{self._run}_w{self.worker}_{next(self._ids):07d}"
+
+    def attempt(self, *fields) -> None:
+        """One delivery attempt, as :data:`ATTEMPT` fields (a tuple: the cheapest thing to keep
+        per request; the master turns them into latency histograms and the run's delivery journal)."""
+        self.attempts.append(fields)
 
     def out_of_orders(self) -> None:
         if not self._warned:
@@ -109,7 +123,8 @@ class Context:
             sys.stderr.write(f"warning: worker {self.worker} used every order of its share; start the environment with more --orders\n")
 
     def drain(self) -> dict[str, Any]:
-        return {"journeys": self.ledger.drain(), "ack": self.ack.drain()}
+        attempts, self.attempts = self.attempts, []
+        return {"journeys": self.ledger.drain(), "attempts": attempts}
 
 
 class MasterSide:
@@ -136,6 +151,7 @@ class MasterSide:
         self.master = master_data(self.env["seed_config"])
         self.journeys: dict[str, dict[str, Any]] = {}
         self.ack = AckLatency()
+        self.deliveries: list[tuple] = []  # every delivery attempt of the load (ATTEMPT fields), for the run record
         self.flushed: set[str] = set()
         self.workers = 0
         self.local: Context | None = None
@@ -188,8 +204,11 @@ class MasterSide:
     def merge(self, data: dict[str, Any], final: bool = False, node: str | None = None) -> None:
         for journey in data.get("journeys") or ():
             self.journeys[journey["return_id"]] = journey
-        if data.get("ack"):
-            self.ack.add(data["ack"])
+        attempts = data.get("attempts") or ()
+        for fields in attempts:
+            if fields[4] is not None:  # answered: round trip, plus how late it was sent
+                self.ack.record(fields[5] + fields[6], fields[5])
+        self.deliveries.extend(map(tuple, attempts))  # kept as tuples (half the memory of dicts) until the record
         if final and node is not None:
             self.flushed.add(node)
 
@@ -212,7 +231,8 @@ class MasterSide:
                 statuses, waited = settle(fakes, self.journeys, self.options.rh_settle)
                 report["settle_seconds"] = round(waited, 1)
                 summary = {"load": {"returns": len(self.journeys), "stages": stages}, "sut": self.env["sut"]}
-                run, state = record(self.scenario, self.master, fakes, self.journeys, statuses, summary)
+                run, state = record(self.scenario, self.master, fakes, self.journeys, statuses, summary, journal(self.deliveries),
+                                    ack_p99_ms=self.gates.ack_ms.get(99.0))
                 run.save(self.dir / "run")
                 run_verdict = verdict(run, self.env["sut"], wall)
                 (self.dir / "verdict.json").write_text(json.dumps(run_verdict, indent=1, default=str))
@@ -240,6 +260,20 @@ class MasterSide:
         _print(report, results, self.dir)
         self.exit_code = 1 if gate_rules.failed(results) else 0
         return self.exit_code
+
+
+def journal(attempts: list[tuple]) -> list[dict[str, Any]]:
+    """The load's delivery attempts as the run record's ``deliveries``: the fields the oracle reads
+    (``status``, ``latency_ms`` from the intended send time) and shows as evidence."""
+    out = []
+    for fields in attempts:
+        attempt = dict(zip(ATTEMPT, fields, strict=True))
+        round_trip, late = attempt.pop("round_trip_s"), attempt.pop("late_s")
+        answered = attempt["status"] is not None  # no answer: no latency (as the world's Deliverer journals it)
+        attempt["latency_ms"] = round((round_trip + late) * 1000, 3) if answered else None
+        attempt["round_trip_ms"] = round(round_trip * 1000, 3) if answered else None
+        out.append(attempt)
+    return out
 
 
 def _summary(samples: list[float]) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 A user on an intended schedule that falls behind (the integration layer stalled) still counts
 its late requests from when they were due, so a stall shows in the percentiles instead of
-hiding in the gap between requests (coordinated omission). Each process keeps two HdrHistograms
-(corrected and uncorrected, microseconds) and ships deltas to the master, which adds them up.
+hiding in the gap between requests (coordinated omission). The master keeps two HdrHistograms
+(corrected and uncorrected, microseconds), recorded from the delivery attempts the load
+processes ship (:meth:`load.driver.MasterSide.merge`); :meth:`AckLatency.drain` and
+:meth:`AckLatency.add` encode and add up histograms for anyone who ships histograms instead.
 """
 
 from __future__ import annotations

@@ -91,8 +91,10 @@ class Requests:
         self.late = [o for o in orders if age[o.id] > window + WINDOW_MARGIN_DAYS]
         rng.shuffle(self.in_window)
         rng.shuffle(self.late)
-        self._reasons = {category: _table(shares) for category, shares in REASONS.items()}
-        self._resolutions = _table(scenario.customer.resolution_mix)
+        # Tables of plain strings (an enum's .value costs more than the draw), reasons per item.
+        self._reasons = {category: _values(_table(shares)) for category, shares in REASONS.items()}
+        self._item_reasons: dict[str, tuple[list, list]] = {}
+        self._resolutions = _values(_table(scenario.customer.resolution_mix))
 
     def left(self) -> int:
         return len(self.in_window) + len(self.late)
@@ -104,15 +106,23 @@ class Requests:
         if not pool:
             return None
         order = pool.pop()
-        chosen = [l for l in order.lines if self.rng.random() < 0.6] or [self.rng.choice(order.lines)]
+        rng = self.rng
+        chosen = [l for l in order.lines if rng.random() < 0.6] or [rng.choice(order.lines)]
         lines = []
         for line in chosen:
-            units = line.quantity if self.rng.random() < 0.8 else self.rng.randint(1, line.quantity)
-            reason = _pick(self.rng, self._reasons[self.master.items[line.item_id].category])
-            lines.append({"line_number": line.line_number, "quantity": units, "reason": reason.value})
+            units = line.quantity if rng.random() < 0.8 else rng.randint(1, line.quantity)
+            reasons = self._item_reasons.get(line.item_id)
+            if reasons is None:
+                reasons = self._item_reasons[line.item_id] = self._reasons[self.master.items[line.item_id].category]
+            lines.append({"line_number": line.line_number, "quantity": units, "reason": _pick(rng, reasons)})
         customer = self.master.customers[order.customer_id]
         return {"order_id": order.id, "customer_email": customer.email, "lines": lines,
-                "resolution": _pick(self.rng, self._resolutions).value}
+                "resolution": _pick(rng, self._resolutions)}
+
+
+def _values(table: tuple[list, list]) -> tuple[list, list]:
+    population, cumulative = table
+    return [v.value for v in population], cumulative
 
 
 def journey_of(master: MasterData, ret: dict[str, Any]) -> Journey:
@@ -121,7 +131,7 @@ def journey_of(master: MasterData, ret: dict[str, Any]) -> Journey:
     customer = master.customers[order.customer_id]
     requested = datetime.fromisoformat(ret["requested_at"])
     age_days = (requested - order.delivered_at).total_seconds() / DAY_S
-    reason = "customer-on-hold" if customer.account_status.value == "on_hold" else (
+    reason = "customer-on-hold" if customer.account_status == "on_hold" else (
         "outside-window" if age_days > master.policy.window_days else None)
     return Journey(
         return_id=ret["id"], order_id=order.id, customer_id=customer.id, resolution=ret["resolution"],
@@ -131,10 +141,22 @@ def journey_of(master: MasterData, ret: dict[str, Any]) -> Journey:
     )
 
 
+_GRADING: dict[int, tuple[Any, dict]] = {}
+
+
+def _grading(warehouse) -> dict:
+    """The draw tables of one scenario's warehouse, built once (they are the same for every return)."""
+    entry = _GRADING.get(id(warehouse))
+    if entry is None or entry[0] is not warehouse:
+        entry = _GRADING[id(warehouse)] = (warehouse, {})
+    return entry[1]
+
+
 def grade(rng: random.Random, master: MasterData, scenario: Scenario, units: dict[str, int], reasons: dict[str, str]) -> list[list]:
     """Condition and disposition of the received units, drawn as the model's warehouse does."""
     w = scenario.warehouse
-    conditions = _table(w.condition_mix)
+    tables = _grading(w)
+    conditions = tables.get("conditions") or tables.setdefault("conditions", _table(w.condition_mix))
     graded = []
     for item_id, quantity in sorted(units.items()):
         reason = ReturnReason(reasons[item_id])
@@ -147,7 +169,10 @@ def grade(rng: random.Random, master: MasterData, scenario: Scenario, units: dic
                 condition = Condition.DAMAGED
             else:
                 condition = _pick(rng, conditions)
-            disposition = _pick(rng, _table(w.disposition_mix(category, condition)))
+            dispositions = tables.get((category, condition))
+            if dispositions is None:
+                dispositions = tables[(category, condition)] = _table(w.disposition_mix(category, condition))
+            disposition = _pick(rng, dispositions)
             graded.append([item_id, n, condition.value, disposition.value])
     return graded
 

@@ -112,13 +112,21 @@ def lags(state: dict[str, dict[str, Any]], journeys: dict[str, dict[str, Any]]) 
 
 
 def record(scenario, master: MasterData, fakes: Fakes, journeys: dict[str, dict[str, Any]],
-           statuses: dict[str, str | None], summary: dict[str, Any]) -> tuple[RunRecord, dict[str, dict[str, Any]]]:
-    """The oracle's record of the load run (expectations from the journeys, the fakes' state)."""
+           statuses: dict[str, str | None], summary: dict[str, Any], deliveries: list[dict[str, Any]] = (), *,
+           ack_p99_ms: float | None = None) -> tuple[RunRecord, dict[str, dict[str, Any]]]:
+    """The oracle's record of the load run: expectations from the journeys, the fakes' state and
+    journals, and the load's delivery attempts (status and open-loop latency from each attempt's
+    intended send time), so the oracle decides acknowledgement latency too. ``ack_p99_ms``, the
+    run's own p99 gate (``--sla-ack-ms p99=…``), replaces the scenario's in the record: the run is
+    judged against one threshold."""
     state = {system: fakes.state(system) for system in fakes.urls}
     journals = {system: fakes.journal(system) for system in fakes.urls}
     expected = orjson.loads(orjson.dumps({rid: expectation(master, j, statuses.get(rid)) for rid, j in sorted(journeys.items())}))
-    run = RunRecord(scenario=scenario.model_dump(mode="json"), expected=expected, state=state, journals=journals,
-                    summary=summary)
+    plan = scenario.model_dump(mode="json")
+    if ack_p99_ms is not None:
+        plan["slas"]["ack_latency_ms_p99"] = ack_p99_ms
+    run = RunRecord(scenario=plan, expected=expected, state=state, journals=journals, summary=summary,
+                    deliveries=orjson.loads(orjson.dumps(list(deliveries))))
     return run, state
 
 

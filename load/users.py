@@ -18,6 +18,7 @@ import time
 from collections import deque
 
 import gevent
+import orjson
 from locust import FastHttpUser, task
 
 from load.journeys import Journey, grade, journey_of
@@ -46,42 +47,51 @@ class Paced(FastHttpUser):
 
     # -- calls ---------------------------------------------------------------------------------
 
-    def fake(self, method: str, system: str, path: str, name: str, **kw):
+    def fake(self, method: str, system: str, path: str, name: str, json=None):
         """A call to a fake, as the world's source would make it; the answer or None (failed)."""
         ctx = self.ctx
         headers = ctx.auth[system]
+        data = None
+        if json is not None:  # orjson once, instead of Locust's json.dumps
+            data = orjson.dumps(json)
+            headers = ctx.auth_json[system]
         if method == "POST":  # a source's writes are keyed too, so the oracle counts only the layer's
             headers = {**headers, "idempotency-key": f"load:{ctx.event_id()}"}
-        with self.client.request(method, ctx.fakes[system] + path, name=name, headers=headers,
-                                 catch_response=True, **kw) as answer:
-            if answer.status_code is None or not 200 <= answer.status_code < 300:
-                answer.failure(f"{answer.status_code}: {(answer.text or '')[:200]}")
+        with self.client.request(method, ctx.fakes[system] + path, name=name, headers=headers, data=data,
+                                 catch_response=True) as answer:
+            status = answer.status_code
+            if status is None or not 200 <= status < 300:
+                answer.failure(f"{status}: {(answer.text or '')[:200]}")
                 return None
-            return answer.json()
+            return orjson.loads(answer.content)
 
     def deliver(self, event_type: str, correlation_id: str, data: dict) -> bool:
         """Deliver one event, signed; retried with the same id until acknowledged or out of
-        attempts. Latency is recorded from the slot (corrected) and from the send (uncorrected)."""
+        attempts. Each attempt goes to the process's delivery journal (:meth:`Context.attempt`):
+        its latency from the slot (corrected, open loop) and from the send (uncorrected)."""
         ctx = self.ctx
         event_id = ctx.event_id()
         body = envelope(event_id, event_type, ctx.clock.now(), correlation_id, data)
         copies = 2 if ctx.rng.random() < ctx.duplicate_rate else 1
         acknowledged = False
+        post, url, record, headers = self.client.post, ctx.webhook_url, ctx.attempt, ctx.signer.headers
+        name = ctx.webhook_names.get(event_type) or f"webhook {event_type}"
         lateness = max(0.0, time.monotonic() - self.slot) if self.slot else 0.0
         for copy in range(copies):
             for attempt, delay in enumerate((0.0, *RETRY_DELAYS_S)):
                 if delay:
                     gevent.sleep(delay)
+                sent_at = time.time()
                 start = time.monotonic()
-                with self.client.post(ctx.webhook_url, data=body, headers=ctx.signer.headers(event_id, body, correlation_id),
-                                      name=f"webhook {event_type}", catch_response=True) as answer:
-                    ok = answer.status_code is not None and 200 <= answer.status_code < 300
+                with post(url, data=body, headers=headers(event_id, body, correlation_id), name=name, catch_response=True) as answer:
+                    status = answer.status_code
                     end = time.monotonic()
-                    if answer.status_code:
-                        # The first attempt is due at its slot; a retry when it was scheduled.
-                        ctx.ack.record(end - start + (lateness if attempt == 0 and copy == 0 else 0.0), end - start)
+                    ok = status is not None and 200 <= status < 300
+                    # The first attempt is due at its slot; a retry when it was scheduled.
+                    record(event_id, event_type, correlation_id, attempt + 1, status or None, end - start,
+                           lateness if attempt == 0 and copy == 0 else 0.0, "duplicate" if copy else None, sent_at)
                     if not ok:
-                        answer.failure(f"{answer.status_code}: {(answer.text or '')[:200]}")
+                        answer.failure(f"{status}: {(answer.text or '')[:200]}")
                 if ok:
                     acknowledged = True
                     break
