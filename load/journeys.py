@@ -19,8 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from simulators.domain import Condition, Disposition, Resolution, ReturnReason
+from simulators.model.draws import pick, table
 from simulators.model.expected import Expectation, InspectedUnits
-from simulators.model.lifecycle import REASONS, _pick, _table
+from simulators.model.grading import Grader
+from simulators.model.lifecycle import REASONS
 from simulators.scenario import Scenario
 from simulators.seed import MasterData, SalesOrder
 
@@ -92,9 +94,9 @@ class Requests:
         rng.shuffle(self.in_window)
         rng.shuffle(self.late)
         # Tables of plain strings (an enum's .value costs more than the draw), reasons per item.
-        self._reasons = {category: _values(_table(shares)) for category, shares in REASONS.items()}
+        self._reasons = {category: _values(table(shares)) for category, shares in REASONS.items()}
         self._item_reasons: dict[str, tuple[list, list]] = {}
-        self._resolutions = _values(_table(scenario.customer.resolution_mix))
+        self._resolutions = _values(table(scenario.customer.resolution_mix))
 
     def left(self) -> int:
         return len(self.in_window) + len(self.late)
@@ -114,10 +116,10 @@ class Requests:
             reasons = self._item_reasons.get(line.item_id)
             if reasons is None:
                 reasons = self._item_reasons[line.item_id] = self._reasons[self.master.items[line.item_id].category]
-            lines.append({"line_number": line.line_number, "quantity": units, "reason": _pick(rng, reasons)})
+            lines.append({"line_number": line.line_number, "quantity": units, "reason": pick(rng, reasons)})
         customer = self.master.customers[order.customer_id]
         return {"order_id": order.id, "customer_email": customer.email, "lines": lines,
-                "resolution": _pick(rng, self._resolutions)}
+                "resolution": pick(rng, self._resolutions)}
 
 
 def _values(table: tuple[list, list]) -> tuple[list, list]:
@@ -141,40 +143,17 @@ def journey_of(master: MasterData, ret: dict[str, Any]) -> Journey:
     )
 
 
-_GRADING: dict[int, tuple[Any, dict]] = {}
-
-
-def _grading(warehouse) -> dict:
-    """The draw tables of one scenario's warehouse, built once (they are the same for every return)."""
-    entry = _GRADING.get(id(warehouse))
-    if entry is None or entry[0] is not warehouse:
-        entry = _GRADING[id(warehouse)] = (warehouse, {})
-    return entry[1]
+_GRADERS: dict[int, tuple[Scenario, Grader]] = {}
 
 
 def grade(rng: random.Random, master: MasterData, scenario: Scenario, units: dict[str, int], reasons: dict[str, str]) -> list[list]:
-    """Condition and disposition of the received units, drawn as the model's warehouse does."""
-    w = scenario.warehouse
-    tables = _grading(w)
-    conditions = tables.get("conditions") or tables.setdefault("conditions", _table(w.condition_mix))
-    graded = []
-    for item_id, quantity in sorted(units.items()):
-        reason = ReturnReason(reasons[item_id])
-        category = master.items[item_id].category
-        groups = [quantity - 1, 1] if quantity > 1 and rng.random() < w.split_disposition_rate else [quantity]
-        for n in groups:
-            if reason is ReturnReason.DEFECTIVE and rng.random() < 0.8:
-                condition = Condition.DEFECTIVE
-            elif reason is ReturnReason.DAMAGED_IN_TRANSIT and rng.random() < 0.7:
-                condition = Condition.DAMAGED
-            else:
-                condition = _pick(rng, conditions)
-            dispositions = tables.get((category, condition))
-            if dispositions is None:
-                dispositions = tables[(category, condition)] = _table(w.disposition_mix(category, condition))
-            disposition = _pick(rng, dispositions)
-            graded.append([item_id, n, condition.value, disposition.value])
-    return graded
+    """Condition and disposition of the received units, graded by the model's own rules (its
+    tables built once per scenario), as [item, quantity, condition, disposition]."""
+    entry = _GRADERS.get(id(scenario))
+    if entry is None or entry[0] is not scenario:
+        entry = _GRADERS[id(scenario)] = (scenario, Grader(scenario.warehouse, master))
+    graded = entry[1].grade(rng, units, {item: ReturnReason(reason) for item, reason in reasons.items()})
+    return [[u.item_id, u.quantity, u.condition.value, u.disposition.value] for u in graded]
 
 
 def outcome(journey: dict[str, Any], status: str | None) -> str:

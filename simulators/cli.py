@@ -179,11 +179,11 @@ def run(
     from simulators.runner import RunOptions
     from simulators.runner import run as run_scenario
     from simulators.scenario import ScenarioError, load
-    from simulators.sut import Unreachable
+    from simulators.sut import Unreachable, known_defects
 
     if defect and sut_url:
         raise _fail("--defect switches defects of the embedded reference; it cannot be combined with --sut-url")
-    known = _known_defects()
+    known = known_defects()
     unknown = [d for d in defect if d not in known]
     if unknown:
         raise _fail(f"--defect: unknown {', '.join(unknown)}; expected one of: {', '.join(known)}")
@@ -246,18 +246,6 @@ def _by_stage(stages: dict[str, int]) -> str:
     flow = ("requested", "approved", "in-transit", "delivered", "received", "inspected")
     shown = sorted((s for s, n in stages.items() if n), key=lambda s: (ended(s), flow.index(s) if s in flow else len(flow), s))
     return " · ".join(f"{s} {stages[s]}" for s in shown) or "no returns yet"
-
-
-def _known_defects() -> list[str]:
-    # The harness does not import the reference; it only needs the names, which it reads from the source.
-    import re
-    from importlib.util import find_spec
-
-    spec = find_spec("reference_middleware")
-    if spec is None or spec.origin is None:
-        return []
-    source = (Path(spec.origin).parent / "defects.py").read_text()
-    return re.findall(r'^    [A-Z_]+ = "([a-z-]+)"', source, re.MULTILINE)
 
 
 def _finish(verdict: dict, report_dir: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +20,18 @@ import httpx
 
 STARTUP_TIMEOUT_S = 20.0
 
+
+
+def known_defects() -> list[str]:
+    """The reference's defect names. The harness never imports the reference (it stands for a
+    user's layer), so they are read from its source."""
+    from importlib.util import find_spec
+
+    spec = find_spec("reference_middleware")
+    if spec is None or spec.origin is None:
+        return []
+    source = (Path(spec.origin).parent / "defects.py").read_text()
+    return re.findall(r'^    [A-Z_]+ = "([a-z-]+)"', source, re.MULTILINE)
 
 class Unreachable(RuntimeError):
     """The integration layer cannot be reached (or did not start)."""

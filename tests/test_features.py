@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 
+from simulators.sut import known_defects
 from tests.feature_runs import FEATURES, REPO, run_features, run_pytest
 
 # Which shipped feature targets which defect of the reference, and the scenarios (pytest test
@@ -41,16 +42,10 @@ PARTS = {"pass-a": "happy_path or eligibility", "pass-b": "not (happy_path or el
 LEAN = ["-p", "no:faker", "-p", "no:hypothesispytest", "-p", "no:schemathesis", "-p", "no:locust"]
 
 
-def _known_defects() -> list[str]:
-    from simulators.bdd.plugin import _known_defects
-
-    return _known_defects()
-
-
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
     """Every live run of this module, side by side: the suite's parts, then one run per defect."""
-    known = _known_defects()
+    known = known_defects()
     jobs = {name: [*LEAN, "-m", marker] for name, marker in PARTS.items()}
     jobs |= {defect: [*LEAN, "-m", marker, "--defect", defect] for defect, (marker, _) in CAUGHT.items() if defect in known}
     return run_features(jobs, tmp_path_factory.mktemp("features"), parallel=4)
@@ -68,7 +63,7 @@ def test_the_shipped_suite_passes_against_the_reference(outcomes, tmp_path):
 
 @pytest.mark.parametrize("defect", sorted(CAUGHT))
 def test_a_feature_fails_exactly_its_scenarios_with_the_defect_it_targets(outcomes, defect):
-    if defect not in _known_defects():
+    if defect not in known_defects():
         pytest.skip(f"the reference has no defect {defect!r} (yet)")
     outcome, (_, expected) = outcomes[defect], CAUGHT[defect]
     assert outcome.returncode == 1, outcome

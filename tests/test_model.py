@@ -61,7 +61,7 @@ def test_inspection_grades_follow_the_condition_and_disposition_mix():
     item = next(iter(world.master.items))
     category = world.master.items[item].category
     for _ in range(20_000):
-        [units] = world.model._grade(rng, Counter({item: 1}), {item: ReturnReason.SIZE_FIT})
+        [units] = world.model.grader.grade(rng, Counter({item: 1}), {item: ReturnReason.SIZE_FIT})
         conditions[units.condition] += 1
         dispositions[(units.condition, units.disposition)] += 1
     for condition, share in w.condition_mix.items():
@@ -80,7 +80,7 @@ def test_dispositions_follow_the_mix_of_each_item_category():
         item = next(i.id for i in world.master.items.values() if i.category is category)
         found = Counter()
         for _ in range(n):  # a reason that does not force a condition: the condition mix applies
-            [units] = world.model._grade(rng, Counter({item: 1}), {item: ReturnReason.CHANGED_MIND})
+            [units] = world.model.grader.grade(rng, Counter({item: 1}), {item: ReturnReason.CHANGED_MIND})
             found[units.disposition] += 1
         shares[category] = found
         for disposition in Disposition:

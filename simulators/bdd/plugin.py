@@ -12,7 +12,6 @@ fakes and the oracle are imported only when a scenario runs.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -49,17 +48,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="serve the fakes on ports N+1..N+4 (default: 8100 with --sut-url, free ports otherwise)")
 
 
-def _known_defects() -> list[str]:
-    # The harness never imports the reference; the names are read from its source.
-    from importlib.util import find_spec
-
-    spec = find_spec("reference_middleware")
-    if spec is None or spec.origin is None:
-        return []
-    source = (Path(spec.origin).parent / "defects.py").read_text()
-    return re.findall(r'^    [A-Z_]+ = "([a-z-]+)"', source, re.MULTILINE)
-
-
 def pytest_configure(config: pytest.Config) -> None:
     for name, meaning in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {meaning}")
@@ -67,7 +55,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if defects and config.getoption("sut_url", default=None):
         raise pytest.UsageError("--defect switches defects of the embedded reference; it cannot be combined with --sut-url")
     if defects:
-        known = _known_defects()
+        from simulators.sut import known_defects
+
+        known = known_defects()
         unknown = [d for d in defects if d not in known]
         if unknown:
             raise pytest.UsageError(f"--defect: unknown {', '.join(unknown)}; expected one of: {', '.join(known)}")

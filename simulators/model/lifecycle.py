@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import math
 import random
-from bisect import bisect
 from collections import Counter
 from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
-from itertools import accumulate
 
 import simpy
 
 from simulators.domain import (
     Category,
-    Condition,
-    Disposition,
     Resolution,
     ReturnReason,
     ReturnStatus,
@@ -29,7 +25,9 @@ from simulators.domain import (
 )
 from simulators.fakekit.pipeline import CallContext
 from simulators.model.demand import DAY, arrival_times
+from simulators.model.draws import pick, table
 from simulators.model.expected import Expectation, InspectedUnits
+from simulators.model.grading import Grader
 from simulators.model.orders import OrderBook
 from simulators.model.trace import Trace
 from simulators.returns_portal.store import ReturnLineRequest, ReturnRequest
@@ -60,20 +58,6 @@ REASONS: dict[Category, dict[ReturnReason, float]] = {
 }
 CUSTOMER = CallContext(principal="customer", correlation_id=None, idempotency_key=None)
 FLOOR = CallContext(principal="warehouse", correlation_id=None, idempotency_key=None)
-
-
-Table = tuple[list, list[float]]
-
-
-def _table(shares: dict) -> Table:
-    """A mix ready to draw from: its values and cumulative weights."""
-    return list(shares), list(accumulate(shares.values()))
-
-
-def _pick(rng: random.Random, table: Table):
-    # What random.choices does with cum_weights, without rebuilding them on every draw.
-    population, cumulative = table
-    return population[bisect(cumulative, rng.random() * cumulative[-1], 0, len(population) - 1)]
 
 
 def ended(stage: str) -> bool:
@@ -107,11 +91,9 @@ class ReturnsModel:
         self.orders = OrderBook(self.master, random.Random(f"{seed}:orders"),
                                 prune_after_days=self.policy.window_days + 32 if lean else None)
         w = scenario.warehouse
-        self._reasons = {category: _table(shares) for category, shares in REASONS.items()}
-        self._resolutions = _table(scenario.customer.resolution_mix)
-        self._conditions = _table(w.condition_mix)
-        self._dispositions = {(category, condition): _table(w.disposition_mix(category, condition))
-                              for category in Category for condition in Condition}
+        self._reasons = {category: table(shares) for category, shares in REASONS.items()}
+        self._resolutions = table(scenario.customer.resolution_mix)
+        self.grader = Grader(w, self.master)
         self._receipt_of: dict[str, str] = {}  # return id -> receipt id, while the return is on its way
         self._open: dict[str, Expectation] = {}  # returns on their way (an ended one is the listener's)
         self.receiving = {site: simpy.Resource(env, w.receiving_capacity) for site in self.master.sites}
@@ -230,10 +212,10 @@ class ReturnsModel:
         taken = self.orders.take(order)
         lines = [
             ReturnLineRequest(line_number=line.line_number, quantity=units,
-                                              reason=_pick(rng, self._reasons[self.master.items[line.item_id].category]))
+                                              reason=pick(rng, self._reasons[self.master.items[line.item_id].category]))
             for line, units in taken
         ]
-        resolution = _pick(rng, self._resolutions)
+        resolution = pick(rng, self._resolutions)
         customer = self.master.customers[order.customer_id]
         ret = self.portal.create_return(ReturnRequest(order_id=order.id, customer_email=customer.email, lines=lines,
                                                                       resolution=resolution), CUSTOMER)
@@ -303,7 +285,7 @@ class ReturnsModel:
             yield from self._in_shift()
             yield self.env.timeout(rng.expovariate(1 / (w.inspect_minutes * 60)))
         reasons = {line.item_id: line.reason for line in ret.lines}
-        exp.inspected = self._grade(rng, units, reasons)
+        exp.inspected = self.grader.grade(rng, units, reasons)
         inspection = self.wms.create_inspection(
             InspectionRequest(receipt_id=receipt.id, lines=[
                 InspectionLineRequest(item_id=u.item_id, quantity=u.quantity, condition=u.condition, disposition=u.disposition,
@@ -318,25 +300,6 @@ class ReturnsModel:
                    units=[[u.item_id, u.quantity, u.condition.value, u.disposition.value] for u in exp.inspected])
         closed = yield from self._wait_for(lambda: self._status(exp) is ReturnStatus.CLOSED)
         self._move(exp, "closed" if closed else "stalled:awaiting-refund")
-
-    def _grade(self, rng: random.Random, units: Counter, reasons: dict) -> list[InspectedUnits]:
-        w = self.scenario.warehouse
-        graded: list[InspectedUnits] = []
-        for item_id, quantity in sorted(units.items()):
-            reason = reasons[item_id]
-            category = self.master.items[item_id].category
-            split = quantity > 1 and rng.random() < w.split_disposition_rate
-            groups = [quantity - 1, 1] if split else [quantity]
-            for n in groups:
-                if reason is ReturnReason.DEFECTIVE and rng.random() < 0.8:
-                    condition = Condition.DEFECTIVE
-                elif reason is ReturnReason.DAMAGED_IN_TRANSIT and rng.random() < 0.7:
-                    condition = Condition.DAMAGED
-                else:
-                    condition = _pick(rng, self._conditions)
-                disposition: Disposition = _pick(rng, self._dispositions[(category, condition)])
-                graded.append(InspectedUnits(item_id, n, condition, disposition))
-        return graded
 
     def _serials(self, exp: Expectation, group: int, units: InspectedUnits) -> list[str] | None:
         if not self.master.items[units.item_id].serial_controlled:
