@@ -119,7 +119,7 @@ class Customer(Paced):
                 ctx.to_carrier.append((time.monotonic() + ctx.ship_after_s, journey))
 
 
-def _take(queue: deque, requeue_s: float):
+def _take(queue: deque):
     """The first item whose time has come, or None; an item not yet due stays in place."""
     if queue and queue[0][0] <= time.monotonic():
         return queue.popleft()[1]
@@ -132,7 +132,7 @@ class Carrier(Paced):
     @task
     def scan(self) -> None:
         ctx = self.ctx
-        journey: Journey | None = _take(ctx.to_carrier, ctx.poll_s)
+        journey: Journey | None = _take(ctx.to_carrier)
         if journey is None:
             return
         rid = journey.return_id
@@ -165,7 +165,7 @@ class Warehouse(Paced):
     @task
     def receive_and_inspect(self) -> None:
         ctx = self.ctx
-        journey: Journey | None = _take(ctx.to_warehouse, ctx.poll_s)
+        journey: Journey | None = _take(ctx.to_warehouse)
         if journey is None:
             return
         rid = journey.return_id
