@@ -117,12 +117,7 @@ class World:
         correlation_id = self._correlation(event_type, data)
         event_id = f"evt_{next(self._event_ids):06d}"
         self.trace.emit(self.env.now, "event", type=event_type, id=event_id, correlation_id=correlation_id)
-        # The fact's name for the fault plan: its return, type and place among that return's facts
-        # of the type (not its event id or time, which follow the integration layer's pace).
-        kind = f"{event_type}|{data.get('status', '')}"
-        seen = self._facts_seen.setdefault(correlation_id, Counter())
-        seen[kind] += 1
-        fact = f"{correlation_id}|{kind}|{seen[kind]}"
+        fact = None if self.fault_plan.idle else self._fact_name(event_type, data, correlation_id)
         deliveries = self.fault_plan.deliveries(event_id, event_type, correlation_id, fact)
         for kind in self.fault_plan.last:
             self.trace.emit(self.env.now, "fault", fault=kind, event_id=event_id, correlation_id=correlation_id)
@@ -132,6 +127,14 @@ class World:
             delivered_id = f"evt_{next(self._event_ids):06d}" if label == "semantic" else event_id
             self.deliverer.submit(Event(id=delivered_id, type=event_type, occurred_at=self.clock.now(),
                                         correlation_id=correlation_id, data=data), options)
+
+    def _fact_name(self, event_type: str, data: dict, correlation_id: str) -> str:
+        """The fact's name for the fault plan: its return, type and place among that return's facts
+        of the type (not its event id or time, which follow the integration layer's pace)."""
+        kind = f"{event_type}|{data.get('status', '')}"
+        seen = self._facts_seen.setdefault(correlation_id, Counter())
+        seen[kind] += 1
+        return f"{correlation_id}|{kind}|{seen[kind]}"
 
     def _correlation(self, event_type: str, data: dict) -> str:
         """The portal return a fact belongs to, found through its RMA (or its parcel's)."""
