@@ -2,17 +2,17 @@
 
 A real run is made once (a live run of the ``erp-outage`` scenario against the embedded
 reference, a few hundred returns with the faults and retries of a busy day), then copied until
-the record holds N returns: each copy renames every document id of the run (returns, RMAs,
-labels, ASNs, receipts, inspections, memos, adjustments, claims, replacement orders, events),
-so the copies are independent returns with the same shape; master data (customers, items,
-seeded orders) stays shared, as in a real season. The copies are written as a saved run, so
-the oracle is timed the way ``returns-harness reconcile`` runs it: load, index, check.
+the record holds N returns: each copy prefixes every id of the run (returns, RMAs, documents,
+events, correlation ids) with its copy number and shifts its times by as many seconds, so the
+copies are independent returns with the same shape and values of their own. The copies are written as a saved run (Parquet tables, as ``returns-harness run``
+saves one), so the oracle is timed the way ``returns-harness reconcile`` runs it: open, index,
+check, gather the evidence of the listed violations.
 
-Baseline, measured in the same run on the same files: loading the saved run and walking every
-document once (what any reconciler must do at least). The ratio is reconcile / baseline.
-Peak memory is the peak RSS of a fresh process doing only the reconcile (or only the baseline).
+Baseline, measured in the same run on the same files: reading every value of every table once
+(what any reconciler must do at least). The ratio is reconcile / baseline. Peak memory is the
+peak RSS of a fresh process doing only the reconcile (or only the baseline).
 
-    python benchmarks/bench_oracle.py [--returns 100000] [--source RUN_DIR]
+    python benchmarks/bench_oracle.py [--returns 1000000] [--source RUN_DIR | --defect NAME] [--keep DIR]
 
 Targets (issue 5): 1,000,000 returns in under 30 s and 2 GB on this machine.
 """
@@ -20,8 +20,6 @@ Targets (issue 5): 1,000,000 returns in under 30 s and 2 GB on this machine.
 from __future__ import annotations
 
 import argparse
-import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -29,69 +27,60 @@ import tempfile
 import time
 from pathlib import Path
 
-import orjson
+import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
-ID_PREFIXES = ("RET", "RMA", "LBL", "evt", "INS", "CM", "ASN", "RCV", "ADJ", "SC", "FLT", "SO")
-SEEDED = re.compile(rb"SO-(\d{6})")  # seeded sales orders keep their ids; replacements get new ones
+sys.path.insert(0, str(ROOT))
+
+from simulators.oracle import tables  # noqa: E402
+
+# Columns holding ids, per table: renamed per copy so that copies are distinct returns.
+ID_COLUMNS = {
+    "expected": ("return_id",), "expected_units": ("return_id",), "returns": ("id", "rma_id"), "history": ("return_id",),
+    "rmas": ("id", "return_id"), "documents": ("id", "rma_id"),
+    "journal": ("correlation_id", "idempotency_key"), "faults": ("event_id", "correlation_id"),
+    "deliveries": ("correlation_id", "event_id"),
+}
 
 
-def make_source(directory: Path) -> Path:
-    """A live run of erp-outage against the reference, saved (about 35 s)."""
+def make_source(directory: Path, defect: str | None) -> Path:
+    """A live run of erp-outage against the reference (with a defect, if given), saved (about 45 s)."""
     report = directory / "source"
-    done = subprocess.run([sys.executable, "-m", "simulators.cli", "run", "erp-outage", "--report-dir", str(report)],
-                          cwd=directory, capture_output=True, text=True, check=False)
+    done = subprocess.run([sys.executable, "-m", "simulators.cli", "run", "erp-outage", "--report-dir", str(report),
+                           *(["--defect", defect] if defect else [])],
+                          cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode not in (0, 1):
         sys.exit(f"the source run failed:\n{done.stdout}\n{done.stderr}")
     return report / "run"
 
 
 def replicate(source: Path, target: Path, returns: int) -> int:
-    """Copies of the source run, ids renamed per copy, until ``returns`` returns; written as a saved run."""
-    raw = {p.stem: p.read_bytes() for p in source.glob("*.json")}
-    seeded_orders = int(orjson.loads(raw["scenario"])["seed_data"]["orders"])
-    per_copy = len(orjson.loads(raw["expected"]))
+    """Copies of the source run, ids prefixed per copy, until ``returns`` returns; written as a saved run."""
+    con = duckdb.connect()
+    per_copy = con.execute(f"SELECT count(*) FROM '{source}/expected.parquet'").fetchone()[0]
     copies = max(1, -(-returns // per_copy))
-    pattern = re.compile(rb"\b(" + b"|".join(p.encode() for p in ID_PREFIXES) + rb")([-_])")
-
-    def renamed(blob: bytes, k: int) -> bytes:
-        tag = f"{k:05d}".encode()
-
-        def one(m: re.Match) -> bytes:
-            if m.group(1) == b"SO":
-                # Keep the seeded order ids: their number follows "SO-" directly.
-                number = SEEDED.match(blob, m.start())
-                if number and int(number.group(1)) <= seeded_orders:
-                    return m.group(0)
-            return m.group(1) + m.group(2) + b"c" + tag + b"-"
-        return pattern.sub(one, blob)
-
-    shared = {name: orjson.loads(raw[name]) for name in ("scenario", "summary", "timeline")}
-    expected: dict = {}
-    state: dict = {}
-    journals: dict = {}
-    faults: list = []
-    deliveries: list = []
-    base_state = orjson.loads(raw["state"])
-    for k in range(copies):
-        expected.update(orjson.loads(renamed(raw["expected"], k)))
-        copy_state = orjson.loads(renamed(raw["state"], k))
-        for system, collections in copy_state.items():
-            into = state.setdefault(system, {})
-            for name, docs in collections.items():
-                if name == "inventory":  # stock levels are master data: one copy
-                    into[name] = base_state[system][name]
-                else:
-                    into.setdefault(name, []).extend(docs)
-        for system, entries in orjson.loads(renamed(raw["journals"], k)).items():
-            journals.setdefault(system, []).extend(entries)
-        faults.extend(orjson.loads(renamed(raw["faults"], k)))
-        deliveries.extend(orjson.loads(renamed(raw["deliveries"], k)))
     target.mkdir(parents=True, exist_ok=True)
-    for name, value in (*shared.items(), ("expected", expected), ("state", state), ("journals", journals),
-                        ("faults", faults), ("deliveries", deliveries)):
-        (target / f"{name}.json").write_bytes(orjson.dumps(value))
-    return len(expected)
+    for table, schema in tables.SCHEMA.items():
+        span = con.execute(f"SELECT coalesce(max(n), 0) + 1 FROM '{source}/{table}.parquet'").fetchone()[0] if "n" in schema else 0
+        columns = []
+        for column, kind in schema.items():
+            quoted = f'"{column}"'
+            if column in ID_COLUMNS[table]:
+                columns.append(f"'c' || copy || '-' || {quoted} AS {quoted}")
+            elif column == "n":
+                columns.append(f"copy * {span} + n AS n")  # copy after copy, as if the season were that long
+            elif kind == "TIMESTAMP":  # each copy a second later: the same durations, values of their own
+                columns.append(f"{quoted} + copy * INTERVAL 1 SECOND AS {quoted}")
+            elif column == "wall":
+                columns.append("wall + copy AS wall")
+            else:
+                columns.append(quoted)
+        con.execute(f"COPY (SELECT {', '.join(columns)} FROM range({copies}) AS copies(copy), '{source}/{table}.parquet' "
+                    f"ORDER BY copy) TO '{target}/{table}.parquet' (FORMAT parquet, COMPRESSION zstd)")
+    for name in tables.SMALL:
+        shutil.copy(source / f"{name}.json", target / f"{name}.json")
+    shutil.copy(source / "FORMAT", target / "FORMAT")
+    return per_copy * copies
 
 
 RECONCILE = """
@@ -102,28 +91,20 @@ started = time.perf_counter()
 verdict = reconcile_saved(Path(sys.argv[1]))
 elapsed = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(elapsed, peak, verdict["ok"], sum(len(c["violations"]) for c in verdict["checks"]))
+found = sum(c.get("violations_found") or 0 for c in verdict["checks"])
+listed = sum(len(c["violations"]) for c in verdict["checks"])
+print(elapsed, peak, verdict["ok"], f"violations={found},listed={listed}")
 """
 
 BASELINE = """
 import sys, time, resource
 from pathlib import Path
-import orjson
+from simulators.oracle import tables
 started = time.perf_counter()
-run = {p.stem: orjson.loads(p.read_bytes()) for p in Path(sys.argv[1]).glob("*.json")}
+con, small = tables.open_saved(Path(sys.argv[1]))
 seen = 0
-def walk(value):
-    global seen
-    if isinstance(value, dict):
-        seen += 1
-        for v in value.values():
-            if isinstance(v, (dict, list)):
-                walk(v)
-    elif isinstance(value, list):
-        for v in value:
-            if isinstance(v, (dict, list)):
-                walk(v)
-walk(run)
+for table, schema in tables.SCHEMA.items():
+    seen += sum(con.execute(f"SELECT {', '.join(f'coalesce(sum(hash({tables._quoted(c)}) % 1000), 0)' for c in schema)} FROM {table}").fetchone())
 elapsed = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(elapsed, peak, True, seen)
@@ -140,33 +121,33 @@ def measure(script: str, run_dir: Path) -> tuple[float, float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--returns", type=int, default=100_000, help="Returns in the reconciled record")
-    parser.add_argument("--source", type=Path, help="A saved run to copy (default: make one, ~35 s)")
+    parser.add_argument("--returns", type=int, default=1_000_000, help="Returns in the reconciled record")
+    parser.add_argument("--source", type=Path, help="A saved run to copy (default: make one, ~45 s)")
+    parser.add_argument("--defect", help="Make the source run with this reference defect (violations to list)")
     parser.add_argument("--keep", type=Path, help="Keep the replicated run in this directory")
     args = parser.parse_args()
     if args.returns < 1:
         parser.error("--returns: expected a positive number")
     work = Path(tempfile.mkdtemp(prefix="bench-oracle-"))
     try:
-        source = args.source or make_source(work)
-        if not (source / "expected.json").is_file():
+        source = args.source or make_source(work, args.defect)
+        if not (source / "expected.parquet").is_file():
             source = source / "run"
         target = args.keep or work / "big"
         t0 = time.perf_counter()
         n = replicate(source, target, args.returns)
-        size = sum(p.stat().st_size for p in target.glob("*.json")) / 2**20
+        size = sum(p.stat().st_size for p in target.iterdir()) / 2**20
         print(f"record: {n} returns, {size:.0f} MiB on disk (made in {time.perf_counter() - t0:.0f} s)")
         base = measure(BASELINE, target)
         oracle = measure(RECONCILE, target)
-        print(f"baseline (load + walk):  {base[0]:7.2f} s  peak {base[1]:7.0f} MiB  ({base[2].split()[1]} objects)")
-        print(f"oracle (reconcile):      {oracle[0]:7.2f} s  peak {oracle[1]:7.0f} MiB  (ok {oracle[2]})")
+        print(f"baseline (read every value once): {base[0]:7.2f} s  peak {base[1]:7.0f} MiB  (checksum {base[2].split()[1]})")
+        print(f"oracle (reconcile):               {oracle[0]:7.2f} s  peak {oracle[1]:7.0f} MiB  (ok {oracle[2]})")
         print(f"ratio reconcile/baseline: time {oracle[0] / base[0]:.2f}x, memory {oracle[1] / base[1]:.2f}x")
         print(f"per 1,000 returns: {oracle[0] / n * 1000:.3f} s, {oracle[1] / n * 1000:.1f} MiB "
               f"(1M returns at this rate: {oracle[0] / n * 1e6:.0f} s, {oracle[1] / n * 1e6 / 1024:.1f} GiB)")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    _ = resource  # peak memory is read in the child processes
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from load.journeys import Ledger, Requests, partition
 from load.profiles import Profile
 from load.settle import Fakes, lags, record, settle, verdict
 from load.webhooks import BusinessClock, Signer
+from simulators.oracle import save
 from simulators.scenario import ScenarioError
 from simulators.scenario import load as load_scenario
 from simulators.seed import MasterData, SeedConfig, generate
@@ -233,8 +234,8 @@ class MasterSide:
                 summary = {"load": {"returns": len(self.journeys), "stages": stages}, "sut": self.env["sut"]}
                 run, state = record(self.scenario, self.master, fakes, self.journeys, statuses, summary, journal(self.deliveries),
                                     ack_p99_ms=self.gates.ack_ms.get(99.0))
-                run.save(self.dir / "run")
-                run_verdict = verdict(run, self.env["sut"], wall)
+                save(run, self.dir / "run")
+                run_verdict = verdict(self.dir / "run", self.env["sut"], wall)
                 (self.dir / "verdict.json").write_text(json.dumps(run_verdict, indent=1, default=str))
                 lag = lags(state, self.journeys)
         finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -130,5 +131,5 @@ def record(scenario, master: MasterData, fakes: Fakes, journeys: dict[str, dict[
     return run, state
 
 
-def verdict(run: RunRecord, sut: dict[str, Any], wall_seconds: float) -> dict[str, Any]:
+def verdict(run: RunRecord | Path, sut: dict[str, Any], wall_seconds: float) -> dict[str, Any]:
     return reconcile(run, sut=sut, wall_seconds=round(wall_seconds, 1))

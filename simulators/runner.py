@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simulators.oracle import RunRecord, reconcile
+from simulators.oracle import RunRecord, reconcile, save
 from simulators.scenario import Scenario
 from simulators.sut import ReferenceProcess, check_reachable
 from simulators.world import World
@@ -77,11 +77,10 @@ def run(options: RunOptions) -> dict[str, Any]:
             reference.stop()
     record = RunRecord.from_world(world)
     record.summary["sut"] = sut
-    record.save(report_dir / RUN_DIR)
-    return reconcile(record, sut=sut, wall_seconds=round(time.monotonic() - started, 1))
+    return reconcile(save(record, report_dir / RUN_DIR), sut=sut, wall_seconds=round(time.monotonic() - started, 1))
 
 
 def reconcile_saved(run_dir: Path) -> dict[str, Any]:
     """The oracle again, on a saved run directory (a report directory or its ``run`` folder)."""
     directory = run_dir / RUN_DIR if (run_dir / RUN_DIR).is_dir() else run_dir
-    return reconcile(RunRecord.load(directory))
+    return reconcile(directory)

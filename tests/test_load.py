@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from simulators.oracle import query
 from tests.load_run import start, wait, wait_for_env
 
 # Looked up, not imported: importing Locust would patch pytest's own process with gevent.
@@ -40,15 +41,16 @@ def test_distributed_load_reconciles_and_passes_its_gates(tmp_path):
     # The oracle decides acknowledgement latency from the load's delivery journal (open loop,
     # against the run's own p99 gate), the same attempts the gate's histograms were built from.
     assert report["checks"]["acknowledgement-latency"] is True
-    deliveries = json.loads((tmp_path / "run" / "deliveries.json").read_text())
+    deliveries = [dict(zip(("event_id", "event_type", "status", "latency_ms", "round_trip_ms"), row)) for row in
+                  query(tmp_path / "run", "SELECT event_id, event_type, status, latency_ms, round_trip_ms FROM deliveries")]
     assert len(deliveries) >= report["returns"] and len({d["event_id"] for d in deliveries}) >= report["returns"]
     assert {d["event_type"] for d in deliveries} >= {"return.created", "tracking.updated", "inspection.completed"}
     assert all(200 <= d["status"] < 300 and d["latency_ms"] >= d["round_trip_ms"] > 0 for d in deliveries)
     ack = next(c for c in json.loads((tmp_path / "verdict.json").read_text())["checks"] if c["name"] == "acknowledgement-latency")
     assert ack["sla"]["threshold"] == 1000 and ack["sla"]["samples"] == len(deliveries) == report["ack_latency_ms"]["corrected"]["count"]
     # Both workers made returns, from disjoint halves of the orders.
-    expected = json.loads((tmp_path / "run" / "expected.json").read_text())
-    parities = {int(e["order_id"].removeprefix("SO-")) % 2 for e in expected.values()}
+    orders = query(tmp_path / "run", "SELECT order_id FROM expected")
+    parities = {int(order.removeprefix("SO-")) % 2 for (order,) in orders}
     assert parities == {0, 1}
     print(f"distributed load test: {time.monotonic() - began:.1f} s wall")
 
@@ -58,8 +60,8 @@ def test_the_loads_delivery_attempts_let_the_oracle_decide_acknowledgement_laten
     Latency counts from the intended send time (round trip plus lateness); unanswered attempts
     carry none; one late attempt in a hundred is over p99 and fails the check."""
     from load.driver import journal
+    from simulators.oracle import RunRecord, tables
     from simulators.oracle.checks import sla_ack
-    from simulators.oracle.record import RunRecord
 
     on_time = [(f"evt_{n}", "return.created", f"RET-{n}", 1, 204, 0.004, 0.0, None, 0.0) for n in range(99)]
     unanswered = ("evt_x", "return.created", "RET-x", 1, None, 30.0, 0.0, None, 0.0)
@@ -68,8 +70,8 @@ def test_the_loads_delivery_attempts_let_the_oracle_decide_acknowledgement_laten
     assert rows[0]["latency_ms"] == 4.0 and rows[-1]["latency_ms"] is None and rows[-1]["status"] is None
 
     def decided(attempts):
-        return sla_ack(RunRecord(scenario={"slas": {"ack_latency_ms_p99": 500}}, expected={}, state={}, journals={},
-                                 deliveries=journal(attempts)), None)
+        run = RunRecord(scenario={"slas": {"ack_latency_ms_p99": 500}}, expected={}, state={}, journals={}, deliveries=journal(attempts))
+        return sla_ack(tables.from_record(run), run.scenario)
 
     assert decided([*on_time, unanswered]).valid is True
     result = decided([*on_time, unanswered, late, late])

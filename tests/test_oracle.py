@@ -4,6 +4,7 @@ Then `returns-harness run` and `reconcile` end to end, with their exit codes."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +17,8 @@ import yaml
 
 from reference_middleware.defects import Defect
 from simulators.domain import Condition
-from simulators.oracle import RunRecord, reconcile
-from simulators.oracle.checks import CHECKS
+from simulators.oracle import query, reconcile, tables
+from simulators.oracle.checks import CHECKS, Check
 from simulators.scenario import Scenario
 from tests.test_reference_world import storm
 
@@ -130,34 +131,49 @@ def test_each_defect_fails_its_check_with_evidence(verdicts, defect):
 
 def test_a_saved_run_reconciles_to_the_same_verdict(correct):
     path, verdict = correct
-    again = reconcile(RunRecord.load(path / "run"))
+    again = reconcile(path / "run")
     assert [(c["name"], c["valid"], c["counts"]) for c in again["checks"]] == [(c["name"], c["valid"], c["counts"]) for c in verdict["checks"]]
 
 
-def test_an_ineligible_request_that_only_arrived_forged_is_excused_not_lost(correct):
+def edited(run_dir: Path, into: Path, *statements: str) -> Path:
+    """A copy of a saved run, changed by SQL statements over its tables."""
+    con, small = tables.open_saved(run_dir)
+    for table in tables.SCHEMA:
+        con.execute(f"CREATE TABLE copy AS SELECT * FROM {table}; DROP VIEW {table}; ALTER TABLE copy RENAME TO {table}")
+    for statement in statements:
+        con.execute(statement)
+    return tables.save(con, small, into)
+
+
+def test_an_ineligible_request_that_only_arrived_forged_is_excused_not_lost(correct, tmp_path):
     path, _ = correct
-    record = RunRecord.load(path / "run")
-    faulted = {f["correlation_id"] for f in record.faults}
-    rid = next(r for r, exp in record.expected.items() if not exp["eligible"] and r not in faulted)
-    for ret in record.state["returns_portal"]["returns"]:
-        if ret["id"] == rid:
-            ret["status"] = "requested"  # never rejected: the layer never heard of it
+    (rid,) = query(path / "run", "SELECT return_id FROM expected WHERE NOT eligible "
+                                "AND return_id NOT IN (SELECT correlation_id FROM faults) ORDER BY return_id LIMIT 1")[0]
+    # Never rejected: the layer never heard of it.
+    unheard = edited(path / "run", tmp_path / "unheard", f"UPDATE returns SET status = 'requested' WHERE id = '{rid}'")
 
-    def ends() -> dict:
-        return next(c for c in reconcile(record)["checks"] if c["name"] == "every-return-ends")
+    def ends(run_dir: Path) -> dict:
+        return next(c for c in reconcile(run_dir)["checks"] if c["name"] == "every-return-ends")
 
-    assert ends()["counts"]["lost"] == 1
-    record.faults.append({"kind": "forged", "event_id": "evt_forged", "event_type": "return.created", "correlation_id": rid})
-    assert ends()["counts"].get("lost", 0) == 0 and ends()["valid"] is True
+    assert ends(unheard)["counts"]["lost"] == 1
+    forged = edited(unheard, tmp_path / "forged", f"INSERT INTO faults VALUES (1000000, 'forged', 'evt_forged', 'return.created', '{rid}')")
+    assert ends(forged)["counts"].get("lost", 0) == 0 and ends(forged)["valid"] is True
 
 
-def test_a_checker_that_raises_is_unknown_with_its_error_not_a_crash(correct):
+def test_a_checker_that_raises_is_unknown_with_its_error_not_a_crash(correct, monkeypatch):
     path, _ = correct
-    record = RunRecord.load(path / "run")
-    record.expected = {"RET-000001": {"outcome": "closed"}}  # no "eligible": checkers reading it raise
-    verdict = reconcile(record)
-    broken = next(c for c in verdict["checks"] if c["name"] == "one-rma-per-approved-return")
-    assert broken["valid"] is None and "KeyError" in broken["error"]
+
+    def broken_checker(con, scenario):
+        return con.execute("SELECT no_such_column FROM expected").fetchall()
+
+    import simulators.oracle
+
+    first = CHECKS[0]
+    monkeypatch.setattr(simulators.oracle, "CHECKS", [Check(first.name, first.kind, first.title, first.meaning, broken_checker), *CHECKS[1:]])
+    verdict = reconcile(path / "run")
+    broken = next(c for c in verdict["checks"] if c["name"] == first.name)
+    assert broken["valid"] is None and "no_such_column" in broken["error"]
+    assert all(c["valid"] is True for c in verdict["checks"] if c["name"] != first.name and c["counts"])
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -196,7 +212,7 @@ def test_run_verifies_the_reference_writes_reports_and_reconcile_reads_them_back
     assert verdict_counts(tmp_path / "out")["one-rma-per-approved-return"]["ok"] > 5
     verdict = orjson.loads((tmp_path / "out" / "verdict.json").read_bytes())
     assert verdict["ok"] and verdict["sut"]["kind"] == "reference"
-    for name in ("junit.xml", "report.html", "run/expected.json"):
+    for name in ("junit.xml", "report.html", "run/expected.parquet"):
         assert (tmp_path / "out" / name).is_file()
     again = harness("reconcile", "out", "--report-dir", "again", cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -219,9 +235,33 @@ def test_run_exits_2_on_bad_flags_and_3_when_the_layer_is_unreachable(tmp_path):
     assert unreachable.returncode == 3 and "unreachable" in unreachable.stderr
 
 
-def test_a_run_that_verified_nothing_does_not_pass(correct):
+def test_counts_stay_complete_when_the_listing_stops(verdicts, monkeypatch):
+    """A million returns cannot each carry evidence: a check lists its first LISTED violations,
+    and its counts (and the report) still say how many there were."""
+    from simulators.oracle import checks
+    from simulators.report.html import render_html
+
+    path, _ = verdicts["no-dedupe"]
+    monkeypatch.setattr(checks, "LISTED", 1)
+    again = reconcile(path / "run")
+    rmas = next(c for c in again["checks"] if c["name"] == "one-rma-per-approved-return")
+    assert len(rmas["violations"]) == 1 and rmas["violations_found"] == rmas["counts"]["duplicated"] >= 2
+    assert rmas["violations"][0]["evidence"]["deliveries"] and rmas["violations"][0]["evidence"]["documents"]
+    assert f"one-rma-per-approved-return: {rmas['violations_found'] - 1}" in render_html(again)
+
+
+def test_a_damaged_saved_run_is_refused_with_the_file_named(correct, tmp_path):
     path, _ = correct
-    record = RunRecord.load(path / "run")
-    record.expected, record.state, record.journals, record.deliveries, record.faults = {}, {}, {}, [], []
-    verdict = reconcile(record)
+    damaged = tmp_path / "damaged"
+    shutil.copytree(path / "run", damaged)
+    (damaged / "journal.parquet").write_bytes(b"not parquet")
+    done = harness("reconcile", str(damaged), cwd=tmp_path)
+    assert done.returncode == 2 and "journal.parquet: not a readable Parquet table" in done.stderr.replace("\n", ""), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_run_that_verified_nothing_does_not_pass(correct, tmp_path):
+    path, _ = correct
+    nothing = edited(path / "run", tmp_path / "nothing", *(f"DELETE FROM {table}" for table in tables.SCHEMA))
+    verdict = reconcile(nothing)
     assert not verdict["ok"] and failed(verdict) == []

@@ -123,7 +123,6 @@ class Outcome:
 
     verdict: dict[str, Any]
     run_dir: Path
-    _record: Any = field(default=None, repr=False)
 
     def check(self, name: str) -> dict[str, Any]:
         for check in self.verdict["checks"]:
@@ -132,14 +131,11 @@ class Outcome:
         known = ", ".join(c["name"] for c in self.verdict["checks"])
         raise bad_value(f"no check named {name!r}; the oracle has: {known}")
 
-    @property
-    def record(self):
-        """The saved run (expected outcomes and what the fakes hold), read when a step needs it."""
-        if self._record is None:
-            from simulators.oracle import RunRecord
+    def query(self, sql: str, parameters: list[Any] | None = None) -> list[tuple]:
+        """Rows of ``sql`` over the saved run's tables (expected outcomes and what the fakes hold)."""
+        from simulators.oracle import query
 
-            self._record = RunRecord.load(self.run_dir / "run")
-        return self._record
+        return query(self.run_dir / "run", sql, parameters)
 
     def where(self) -> str:
         return (f"the run is saved in {self.run_dir}; `returns-harness reconcile {self.run_dir} --report-dir DIR` "

@@ -1,50 +1,90 @@
 """The oracle: reconcile what should have happened to every return with what the fakes hold.
 
-``reconcile(record)`` runs every check of :mod:`simulators.oracle.checks` and composes their
-results into one verdict (a JSON-able dict, schema ``returns-harness/verdict/1``). A checker
-that raises is reported as unknown with its error, never as a crash of the run.
+``reconcile(run)`` runs every check of :mod:`simulators.oracle.checks` over the run's tables
+(:mod:`simulators.oracle.tables`) and composes their results into one verdict (a JSON-able dict,
+schema ``returns-harness/verdict/1``). ``run`` is a live :class:`RunRecord` or a saved run
+directory. A checker that raises is reported as unknown with its error, never as a crash of the run.
 """
 
 from __future__ import annotations
 
 import traceback
+from pathlib import Path
 from typing import Any
 
+import duckdb
+
+from simulators.oracle import observed, tables
 from simulators.oracle.checks import CHECKS, Check, Result
-from simulators.oracle.observed import Observed
 from simulators.oracle.record import RunRecord
 
 SCHEMA = "returns-harness/verdict/1"
 
-__all__ = ["CHECKS", "SCHEMA", "RunRecord", "reconcile"]
+__all__ = ["CHECKS", "SCHEMA", "RunRecord", "query", "reconcile", "save"]
 
 
-def _run(check: Check, record: RunRecord, seen: Observed) -> dict[str, Any]:
+def _run(check: Check, con: duckdb.DuckDBPyConnection, scenario: dict[str, Any]) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": check.name, "kind": check.kind, "title": check.title, "meaning": check.meaning, "error": None}
     try:
-        result = check.run(record, seen)
+        result = check.run(con, scenario)
     except Exception:  # noqa: BLE001 (a broken checker is reported, the others still run)
         result = Result(None)
         entry["error"] = traceback.format_exc()
-    entry.update(valid=result.valid, counts=dict(result.counts), violations=result.violations)
+    # Counts are complete; the violations listed (with evidence) stop at LISTED.
+    found = sum(n for kind, n in result.counts.items() if kind not in ("ok", "excused") and not kind.endswith("_percent")
+                and check.kind == "invariant")
+    entry.update(valid=result.valid, counts=dict(result.counts), violations=result.violations,
+                 violations_found=max(found, len(result.violations)))
     if check.kind == "sla":
         entry["sla"] = result.sla
     return entry
 
 
-def reconcile(record: RunRecord, *, sut: dict[str, Any] | None = None, wall_seconds: float | None = None) -> dict[str, Any]:
-    seen = Observed(record)
-    checks = [_run(check, record, seen) for check in CHECKS]
-    scenario = record.scenario
+def save(run: RunRecord, directory: Path) -> Path:
+    """Save a live run where ``returns-harness reconcile`` can read it again."""
+    con = tables.from_record(run)
+    try:
+        return tables.save(con, {name: getattr(run, name) for name in tables.SMALL}, directory)
+    finally:
+        con.close()
+
+
+def query(directory: Path, sql: str, parameters: list[Any] | None = None) -> list[tuple]:
+    """Rows of ``sql`` over a saved run's tables (see :mod:`simulators.oracle.tables`)."""
+    con, _ = tables.open_saved(directory)
+    try:
+        return con.execute(sql, parameters or []).fetchall()
+    finally:
+        con.close()
+
+
+def reconcile(run: RunRecord | Path, *, sut: dict[str, Any] | None = None, wall_seconds: float | None = None) -> dict[str, Any]:
+    if isinstance(run, RunRecord):
+        con, small = tables.from_record(run), {name: getattr(run, name) for name in tables.SMALL}
+    else:
+        con, small = tables.open_saved(Path(run))
+    try:
+        observed.index(con)
+        checks = [_run(check, con, small["scenario"]) for check in CHECKS]
+        # The evidence of every listed violation, read once for all checks.
+        found = observed.evidence(con, {v["return_id"] for c in checks for v in c["violations"]})
+    finally:
+        con.close()
+    for c in checks:
+        for v in c["violations"]:
+            documents = v.pop("documents")
+            v["evidence"] = {**found[v["return_id"]], "documents": documents} if v["return_id"] in found else \
+                {"faults": [], "deliveries": [], "journal": [], "documents": documents}
+    scenario, summary = small["scenario"], small["summary"]
     return {
         "schema": SCHEMA,
         # Nothing failed, and something was verified: a run with no returns proves nothing.
         "ok": all(c["valid"] is not False for c in checks) and any(c["valid"] is True for c in checks),
         "scenario": {"name": scenario["name"], "seed": scenario["seed"], "time_scale": scenario["time_scale"],
                      "days": scenario["volumes"]["days"]},
-        "sut": sut or record.summary.get("sut") or {"kind": "external", "url": None, "defects": []},
+        "sut": sut or summary.get("sut") or {"kind": "external", "url": None, "defects": []},
         "wall_seconds": wall_seconds,
         "checks": checks,
-        "summary": record.summary,
-        "timeline": record.timeline,
+        "summary": summary,
+        "timeline": small["timeline"],
     }

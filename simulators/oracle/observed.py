@@ -1,4 +1,9 @@
-"""What the fakes hold after a run, indexed by return: the oracle's view of the observed history."""
+"""What the fakes hold after a run, indexed by return: the oracle's view of the observed history.
+
+:func:`index` adds, beside a run's tables, one row per return for each source (its RMAs, its
+documents, its portal history, the deliveries it had to refuse) and ``per_return``: every expected
+return with all of them. :func:`evidence` reads what a person needs to see why a return failed.
+"""
 
 from __future__ import annotations
 
@@ -6,95 +11,131 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from simulators.oracle.record import RunRecord
+import duckdb
 
-BAD_DELIVERY = frozenset({"malformed", "forged", "clock-skew"})  # faults a receiver must refuse
-CLEAN_COPY = frozenset({"duplicate", "semantic-duplicate"})  # faults that also deliver the fact intact
-
-
-def when(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+BAD_DELIVERY = ("malformed", "forged", "clock-skew")  # faults a receiver must refuse
+CLEAN_COPY = ("duplicate", "semantic-duplicate")  # faults that also deliver the fact intact
+EVIDENCE_ROWS = 30  # deliveries and writes shown per return
 
 
-class Observed:
-    def __init__(self, record: RunRecord) -> None:
-        erp, wms = record.state.get("erp", {}), record.state.get("wms", {})
-        carrier, portal = record.state.get("carrier", {}), record.state.get("returns_portal", {})
-        self.returns = {r["id"]: r for r in portal.get("returns", [])}
-        self.history: dict[str, list[dict]] = defaultdict(list)
-        for change in portal.get("history", []):
-            self.history[change["return_id"]].append(change)
-        self.rmas: dict[str, list[dict]] = defaultdict(list)  # return id -> RMAs
-        self.return_of: dict[str, str] = {}  # RMA id -> return id
-        for rma in erp.get("return_authorizations", []):
-            rid = rma.get("external_reference") or rma.get("correlation_id")
-            if rid:
-                self.rmas[rid].append(rma)
-                self.return_of[rma["id"]] = rid
-        # The portal also names the RMA it was approved with: a layer that leaves
-        # external_reference empty is still tied back to its return.
-        for rid, ret in self.returns.items():
-            if ret.get("rma_id") and ret["rma_id"] not in self.return_of:
-                self.return_of[ret["rma_id"]] = rid
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
-        def by_return(documents: list[dict], key: str) -> dict[str, list[dict]]:
-            out: dict[str, list[dict]] = defaultdict(list)
-            for doc in documents:
-                rid = self.return_of.get(doc.get(key) or "")
-                if rid:
-                    out[rid].append(doc)
-            return out
 
-        self.memos = by_return(erp.get("credit_memos", []), "return_authorization_id")
-        self.adjustments = by_return(erp.get("inventory_adjustments", []), "return_authorization_id")
-        self.claims = by_return(erp.get("supplier_claims", []), "return_authorization_id")
-        self.replacements = by_return([o for o in erp.get("sales_orders", []) if o.get("replacement_for")], "replacement_for")
-        self.asns = by_return(wms.get("expected_receipts", []), "rma_id")
-        self.receipts = by_return(wms.get("receipts", []), "rma_id")
-        self.inspections = by_return(wms.get("inspections", []), "rma_id")
-        self.labels = by_return(carrier.get("labels", []), "rma_id")
+INDEX = f"""
+-- RMA -> return: the return the RMA names; else the portal's record of the RMA it was approved
+-- with (a layer that leaves external_reference empty is still tied back to its return).
+CREATE TEMP TABLE owner AS
+    SELECT rma_id, arg_min(return_id, rank) AS return_id FROM (
+        SELECT id AS rma_id, return_id, n AS rank FROM rmas WHERE return_id IS NOT NULL
+        UNION ALL
+        SELECT rma_id, id, n + (SELECT count(*) FROM rmas) FROM returns WHERE rma_id IS NOT NULL)
+    GROUP BY rma_id;
 
-        self.faults: dict[str, list[dict]] = defaultdict(list)  # return id -> faults injected
-        for fault in record.faults:
-            self.faults[fault["correlation_id"]].append(fault)
-        self.deliveries: dict[str, list[dict]] = defaultdict(list)
-        for attempt in record.deliveries:
-            self.deliveries[attempt["correlation_id"]].append(attempt)
-        self.calls: dict[str, list[dict]] = defaultdict(list)  # return id -> the layer's calls to the fakes
-        for system, entries in record.journals.items():
-            for entry in entries:
-                if entry.get("correlation_id"):
-                    self.calls[entry["correlation_id"]].append({**entry, "system": system})
+CREATE TEMP VIEW owned_documents AS SELECT o.return_id, d.* FROM documents d JOIN owner o USING (rma_id);
 
-    def bad_only(self) -> dict[str, list[str]]:
-        """Return id -> event types whose every delivery had to be refused (malformed, forged,
-        skewed, with no clean copy): a correct layer could not act on those facts."""
-        by_event: dict[str, set[str]] = defaultdict(set)
-        of_event: dict[str, tuple[str, str]] = {}
-        for rid, faults in self.faults.items():
-            for fault in faults:
-                by_event[fault["event_id"]].add(fault["kind"])
-                of_event[fault["event_id"]] = (rid, fault["event_type"])
-        out: dict[str, list[str]] = defaultdict(list)
-        for event_id, kinds in by_event.items():
-            if kinds & BAD_DELIVERY and not kinds & CLEAN_COPY:
-                rid, event_type = of_event[event_id]
-                out[rid].append(event_type)
+CREATE TEMP TABLE rma_stats AS
+    SELECT return_id, count(*) AS rmas, arg_min(created_at, n) AS rma_at
+    FROM rmas WHERE return_id IS NOT NULL GROUP BY return_id;
+
+CREATE TEMP TABLE document_stats AS
+    SELECT return_id,
+        count(*) FILTER (kind = 'credit_memo') AS memos,
+        arg_min(amount, n) FILTER (kind = 'credit_memo') AS memo_amount,
+        arg_min(created_at, n) FILTER (kind = 'credit_memo') AS memo_at,
+        count(*) FILTER (kind = 'adjustment') AS adjustments,
+        count(*) FILTER (kind = 'replacement') AS replacements,
+        count(*) FILTER (kind = 'asn') AS asns,
+        arg_min(created_at, n) FILTER (kind = 'asn') AS asn_at,
+        count(*) FILTER (kind = 'label') AS labels,
+        count(*) FILTER (kind = 'receipt') AS receipts,
+        min(created_at) FILTER (kind = 'receipt') AS receipt_at,
+        min(created_at) FILTER (kind = 'inspection') AS inspection_at
+    FROM owned_documents GROUP BY return_id;
+
+CREATE TEMP TABLE history_stats AS
+    SELECT return_id, count(*) AS changes, count(*) FILTER (regression) AS regressions,
+        arg_min("at", n) FILTER (to_status = 'closed') AS closed_at,
+        string_agg(coalesce(from_status, 'None') || ' -> ' || to_status, ', ' ORDER BY n) FILTER (regression) AS moves_back
+    FROM history GROUP BY return_id;
+
+CREATE TEMP TABLE portal AS
+    SELECT id AS return_id, arg_max(status, n) AS status, arg_max(requested_at, n) AS requested_at FROM returns GROUP BY id;
+
+-- Event types whose every delivery had to be refused (malformed, forged, skewed, with no clean
+-- copy): a correct layer could not act on those facts.
+CREATE TEMP TABLE excused AS
+    SELECT return_id,
+        bool_or(event_type = 'return.created') AS created_bad,
+        bool_or(event_type = 'inspection.completed') AS inspection_bad,
+        bool_or(event_type IN ('receipt.completed', 'inspection.completed')) AS goods_bad,
+        string_agg(DISTINCT event_type, ', ' ORDER BY event_type) AS event_types
+    FROM (SELECT correlation_id AS return_id, event_type FROM faults GROUP BY correlation_id, event_id, event_type
+          HAVING bool_or(kind IN {_in(BAD_DELIVERY)}) AND NOT bool_or(kind IN {_in(CLEAN_COPY)}))
+    GROUP BY return_id;
+
+CREATE TEMP TABLE per_return AS
+    SELECT e.*,
+        coalesce(r.rmas, 0) AS rmas, r.rma_at,
+        coalesce(d.memos, 0) AS memos, d.memo_amount, d.memo_at, coalesce(d.adjustments, 0) AS adjustments,
+        coalesce(d.replacements, 0) AS replacements, coalesce(d.asns, 0) AS asns, d.asn_at, coalesce(d.labels, 0) AS labels,
+        coalesce(d.receipts, 0) AS receipts, d.receipt_at, d.inspection_at,
+        coalesce(h.changes, 0) AS changes, coalesce(h.regressions, 0) AS regressions, h.moves_back,
+        p.status, p.requested_at,
+        coalesce(x.created_bad, false) AS created_excused, x.return_id IS NOT NULL AS any_excused,
+        -- The warehouse inspected it and the layer could know (the receipt and inspection did not
+        -- only ever arrive malformed or forged): the inspection's writes are owed.
+        e.inspected_units > 0 AND NOT coalesce(x.goods_bad, false) AS owed_goods
+    FROM expected e LEFT JOIN rma_stats r USING (return_id) LEFT JOIN document_stats d USING (return_id)
+        LEFT JOIN history_stats h USING (return_id) LEFT JOIN portal p USING (return_id) LEFT JOIN excused x USING (return_id);
+"""
+
+def index(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(INDEX)
+
+
+def documents(con: duckdb.DuckDBPyConnection, return_ids: list[str], kinds: tuple[str, ...]) -> dict[str, list[str]]:
+    """Return id -> the ids of its documents of these kinds ("rma" too), kind by kind in the order
+    the fakes kept them: what a violation names."""
+    if not return_ids or not kinds:
+        return {}
+    rows = con.execute(f"""
+        SELECT return_id, list(id ORDER BY list_position(?, kind), first_n) FROM (
+            SELECT return_id, kind, id, min(n) AS first_n FROM (
+                SELECT return_id, 'rma' AS kind, id, n FROM rmas WHERE return_id IS NOT NULL
+                UNION ALL SELECT return_id, kind, id, n FROM owned_documents)
+            WHERE kind IN {_in(kinds)} AND return_id IN (SELECT unnest(?)) GROUP BY ALL)
+        GROUP BY return_id""", [list(kinds), return_ids]).fetchall()
+    return dict(rows)
+
+
+def iso(value: Any) -> Any:
+    """A table's timestamp as the fakes wrote it: ISO 8601, UTC."""
+    return value.isoformat() + "Z" if isinstance(value, datetime) else value
+
+
+def evidence(con: duckdb.DuckDBPyConnection, return_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """Return id -> the faults injected into it, its deliveries and the layer's writes (the first
+    :data:`EVIDENCE_ROWS` of each), for the returns a check listed."""
+    out: dict[str, dict[str, Any]] = defaultdict(lambda: {"faults": [], "deliveries": [], "journal": []})
+    if not return_ids:
         return out
-
-    def evidence(self, rid: str, documents: list[str] = ()) -> dict[str, Any]:
-        """What a person needs to see why: faults injected, deliveries, the layer's writes."""
-        writes = [
-            {k: c.get(k) for k in ("system", "method", "path", "status", "at", "idempotency_key", "fault", "replayed", "lost")}
-            for c in self.calls.get(rid, []) if c["method"] != "GET"
-        ]
-        deliveries = [
-            {k: a.get(k) for k in ("event_id", "event_type", "attempt", "status", "fault")}
-            for a in self.deliveries.get(rid, [])
-        ]
-        return {
-            "faults": [f"{f['kind']} {f['event_id']} {f['event_type']}" for f in self.faults.get(rid, [])],
-            "documents": list(documents),
-            "deliveries": deliveries[:30],
-            "journal": writes[:30],
-        }
+    con.execute("CREATE OR REPLACE TEMP TABLE listed (return_id VARCHAR)")
+    con.executemany("INSERT INTO listed VALUES (?)", [[rid] for rid in sorted(return_ids)])
+    queries = {
+        "faults": "SELECT correlation_id, kind || ' ' || event_id || ' ' || event_type FROM faults "
+                  "WHERE correlation_id IN (SELECT return_id FROM listed) ORDER BY n",
+        "deliveries": "SELECT correlation_id, event_id, event_type, attempt, status, fault FROM deliveries "
+                      "WHERE correlation_id IN (SELECT return_id FROM listed) "
+                      f"QUALIFY row_number() OVER (PARTITION BY correlation_id ORDER BY n) <= {EVIDENCE_ROWS} ORDER BY n",
+        "journal": 'SELECT correlation_id, system, method, path, status, "at", idempotency_key, fault, replayed, lost FROM journal '
+                   "WHERE method != 'GET' AND correlation_id IN (SELECT return_id FROM listed) "
+                   f"QUALIFY row_number() OVER (PARTITION BY correlation_id ORDER BY n) <= {EVIDENCE_ROWS} ORDER BY n",
+    }
+    for part, sql in queries.items():
+        cursor = con.execute(sql)
+        names = [d[0] for d in cursor.description][1:]
+        for rid, *values in cursor.fetchall():
+            out[rid][part].append(values[0] if part == "faults" else {k: iso(v) for k, v in zip(names, values)})
+    con.execute("DROP TABLE listed")
+    return out

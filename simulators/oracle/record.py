@@ -1,13 +1,12 @@
 """Everything the oracle reads about a run, as plain JSON: what should have happened (the model's
 expectations), what the fakes hold (their state and journals), which faults were injected and
-how every delivery went. Saved to a run directory, it lets the oracle run again later without
-the run (``returns-harness reconcile``).
+how every delivery went. The oracle reads it as tables (:mod:`simulators.oracle.tables`), which
+is also how a run is saved for ``returns-harness reconcile``.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -58,16 +57,3 @@ class RunRecord:
         for name in FILES:
             setattr(record, name, _plain(getattr(record, name)))
         return record
-
-    def save(self, directory: Path) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
-        for name in FILES:
-            (directory / f"{name}.json").write_bytes(orjson.dumps(getattr(self, name), default=str))
-        return directory
-
-    @classmethod
-    def load(cls, directory: Path) -> RunRecord:
-        missing = [f"{name}.json" for name in FILES if not (directory / f"{name}.json").is_file()]
-        if missing:
-            raise FileNotFoundError(f"{directory} is not a saved run: it lacks {', '.join(missing)}")
-        return cls(**{name: orjson.loads((directory / f"{name}.json").read_bytes()) for name in FILES})

@@ -284,9 +284,10 @@ def _violations_section(checks: list[dict], max_violations: int) -> str:
     rows, total, dropped = [], 0, []
     for check in checks:
         violations = check.get("violations") or []
-        total += len(violations)
-        if len(violations) > max_violations:
-            dropped.append(f"{esc(check.get('name'))}: {len(violations) - max_violations}")
+        found = max(len(violations), check.get("violations_found") or 0)
+        total += found
+        if found > min(len(violations), max_violations):
+            dropped.append(f"{esc(check.get('name'))}: {found - min(len(violations), max_violations)}")
         for v in violations[:max_violations]:
             if not isinstance(v, dict):
                 v = {"message": v}
@@ -295,8 +296,8 @@ def _violations_section(checks: list[dict], max_violations: int) -> str:
                         f"<td>{esc(v.get('message', ''))}</td><td>{_evidence(v.get('evidence'))}</td></tr>")
     note = ""
     if dropped:
-        note = (f'<p class="small muted">Only the first {max_violations} violations of a check are listed here (left out: '
-                f"{'; '.join(dropped)}); verdict.json has them all.</p>")
+        note = (f'<p class="small muted">Only the first violations of a check are listed (left out: '
+                f"{'; '.join(dropped)}); the counts above hold them all.</p>")
     if not rows:
         return '<h2 id="violations">Violations</h2><p class="muted">None.</p>'
     return (f'<h2 id="violations">Violations <span class="muted small">(<span id="shown">{len(rows)}</span> shown of '

@@ -68,8 +68,9 @@ def _properties(verdict: dict) -> list[tuple[str, object]]:
 def _violations_text(check: dict) -> str:
     violations = check.get("violations") or []
     lines = [violation_line(v) for v in violations[:MAX_VIOLATIONS]]
-    if len(violations) > MAX_VIOLATIONS:
-        lines.append(f"... and {len(violations) - MAX_VIOLATIONS} more (all of them in verdict.json)")
+    found = max(len(violations), check.get("violations_found") or 0)
+    if found > MAX_VIOLATIONS:
+        lines.append(f"... and {found - MAX_VIOLATIONS} more (verdict.json lists up to 1,000 per check, with evidence)")
     return "\n".join(lines)
 
 

@@ -93,13 +93,9 @@ def destination(returns_world: WorldUnderTest, destination: str) -> None:
     if wanted is None:
         raise v.bad_value(f"unknown destination {destination!r}; expected one of: {', '.join(DESTINATIONS)}")
     run = returns_world.settle()
-    erp = run.record.state.get("erp", {})
-    got: Counter = Counter()
-    for adjustment in erp.get("inventory_adjustments", []):
-        got[adjustment["stock_status"]] += adjustment["quantity"]
-    for claim in erp.get("supplier_claims", []):
-        got["supplier claim"] += sum(line["quantity"] for line in claim["lines"])
-    inspected = sum(u["quantity"] for exp in run.record.expected.values() for u in exp["inspected"])
+    got = Counter(dict(run.query("SELECT CASE kind WHEN 'claim' THEN 'supplier claim' ELSE stock_status END, sum(quantity) "
+                                 "FROM documents WHERE kind IN ('adjustment', 'claim') GROUP BY ALL")))
+    (inspected,) = run.query("SELECT coalesce(sum(inspected_units), 0) FROM expected")[0]
     if set(got) != {wanted} or got[wanted] != inspected:
         pytest.fail(f"{inspected} unit(s) were inspected; the ERP holds {dict(got) or 'nothing'}, expected all in {destination}\n"
                     f"  {run.where()}", pytrace=False)
@@ -151,7 +147,7 @@ for _sentence, (_check, _unit) in SLAS.items():
 def no_memo_for_exchanges(returns_world: WorldUnderTest) -> None:
     """Inspected exchanges are settled by a replacement order, never by money."""
     run = returns_world.settle()
-    exchanges = [rid for rid, exp in run.record.expected.items() if exp["resolution"] == "exchange" and exp["inspected"]]
+    exchanges = {rid for (rid,) in run.query("SELECT return_id FROM expected WHERE resolution = 'exchange' AND inspected_units > 0")}
     if not exchanges:
         pytest.fail(f"no exchange was inspected in this run: nothing to check\n  {run.where()}", pytrace=False)
     check = run.check("one-credit-memo-per-refund")

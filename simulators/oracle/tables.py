@@ -1,0 +1,178 @@
+"""The oracle's tables: a run as a few flat, typed tables holding only what the checks and the
+evidence read, in DuckDB.
+
+A run's record is JSON-shaped (documents nested as the fakes keep them); reconciling a million
+returns that way takes minutes and tens of GB. Flattened into these tables, every check is a set
+operation DuckDB runs in a pass or two, and a saved run is one Parquet file per table (anyone can
+query it: ``duckdb -c "SELECT * FROM 'run/documents.parquet' LIMIT 5"``).
+
+Every table but ``expected`` and ``expected_units`` has ``n``, the row's position in the record (the order the fakes kept), where a check
+needs "the first" of something. Times are UTC timestamps (the fakes write UTC only).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from simulators.oracle.record import RunRecord
+
+SMALL = ("scenario", "summary", "timeline")  # kept as JSON beside the tables
+FORMAT = "returns-harness/run/2"
+
+# table -> column -> DuckDB type
+SCHEMA: dict[str, dict[str, str]] = {
+    "expected": {"return_id": "VARCHAR", "order_id": "VARCHAR", "eligible": "BOOLEAN", "ineligible_reason": "VARCHAR", "outcome": "VARCHAR",
+                 "resolution": "VARCHAR", "inspected_units": "BIGINT", "refund_cents": "BIGINT", "replacement": "BOOLEAN"},
+    # What the inspection should move: stock per "item|site|status", and units claimed per item.
+    "expected_units": {"return_id": "VARCHAR", "kind": "VARCHAR", "key": "VARCHAR", "units": "BIGINT"},
+    "returns": {"n": "BIGINT", "id": "VARCHAR", "status": "VARCHAR", "requested_at": "TIMESTAMP", "rma_id": "VARCHAR"},
+    "history": {"n": "BIGINT", "return_id": "VARCHAR", "from_status": "VARCHAR", "to_status": "VARCHAR", "at": "TIMESTAMP",
+                "regression": "BOOLEAN"},
+    # RMAs with the return they name (external_reference, else the correlation id).
+    "rmas": {"n": "BIGINT", "id": "VARCHAR", "return_id": "VARCHAR", "created_at": "TIMESTAMP"},
+    # Every other document tied to an RMA; supplier claims have a row per line.
+    "documents": {"n": "BIGINT", "kind": "VARCHAR", "id": "VARCHAR", "rma_id": "VARCHAR", "created_at": "TIMESTAMP",
+                  "amount": "BIGINT", "item_id": "VARCHAR", "site_id": "VARCHAR", "stock_status": "VARCHAR", "quantity": "BIGINT"},
+    "journal": {"n": "BIGINT", "system": "VARCHAR", "at": "TIMESTAMP", "wall": "DOUBLE", "method": "VARCHAR", "path": "VARCHAR",
+                "status": "INTEGER", "duration_ms": "DOUBLE", "principal": "VARCHAR", "correlation_id": "VARCHAR",
+                "idempotency_key": "VARCHAR", "fault": "VARCHAR", "replayed": "BOOLEAN", "lost": "BOOLEAN", "retry_after_s": "DOUBLE"},
+    "faults": {"n": "BIGINT", "kind": "VARCHAR", "event_id": "VARCHAR", "event_type": "VARCHAR", "correlation_id": "VARCHAR"},
+    "deliveries": {"n": "BIGINT", "correlation_id": "VARCHAR", "event_id": "VARCHAR", "event_type": "VARCHAR", "attempt": "INTEGER",
+                   "status": "INTEGER", "fault": "VARCHAR", "latency_ms": "DOUBLE", "round_trip_ms": "DOUBLE"},
+}
+
+# (system, collection, kind) of the documents table; the key column names the RMA.
+DOCUMENTS = (("erp", "credit_memos", "credit_memo", "return_authorization_id"),
+             ("erp", "inventory_adjustments", "adjustment", "return_authorization_id"),
+             ("erp", "supplier_claims", "claim", "return_authorization_id"),
+             ("erp", "sales_orders", "replacement", "replacement_for"),
+             ("wms", "expected_receipts", "asn", "rma_id"),
+             ("wms", "receipts", "receipt", "rma_id"),
+             ("wms", "inspections", "inspection", "rma_id"),
+             ("carrier", "labels", "label", "rma_id"))
+
+
+def _expected(record: RunRecord) -> Iterator[dict[str, Any]]:
+    for rid, exp in record.expected.items():
+        yield {"return_id": rid, "order_id": exp.get("order_id"), "eligible": exp.get("eligible"), "ineligible_reason": exp.get("ineligible_reason"),
+               "outcome": exp.get("outcome"), "resolution": exp.get("resolution"),
+               "inspected_units": sum(u["quantity"] for u in exp.get("inspected") or ()),
+               "refund_cents": exp.get("refund_cents"), "replacement": exp.get("replacement")}
+
+
+def _expected_units(record: RunRecord) -> Iterator[dict[str, Any]]:
+    for rid, exp in record.expected.items():
+        for kind, field in (("stock", "stock"), ("claim", "supplier_claims")):
+            for key, units in (exp.get(field) or {}).items():
+                yield {"return_id": rid, "kind": kind, "key": key, "units": units}
+
+
+def _documents(state: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for system, collection, kind, key in DOCUMENTS:
+        for doc in state.get(system, {}).get(collection, []):
+            if kind == "replacement" and not doc.get(key):
+                continue  # a customer's sales order, not a replacement
+            row = {"kind": kind, "id": doc.get("id"), "rma_id": doc.get(key), "created_at": doc.get("created_at")}
+            if kind == "credit_memo":
+                yield {**row, "amount": (doc.get("total") or {}).get("amount")}
+            elif kind == "adjustment":
+                yield {**row, **{k: doc.get(k) for k in ("item_id", "site_id", "stock_status", "quantity")}}
+            elif kind == "claim":
+                for line in doc.get("lines") or ():
+                    yield {**row, "item_id": line.get("item_id"), "quantity": line.get("quantity")}
+            else:
+                yield row
+
+
+def rows(record: RunRecord) -> dict[str, Iterator[dict[str, Any]]]:
+    """Each table's rows, drawn from the record."""
+    portal = record.state.get("returns_portal", {})
+    erp = record.state.get("erp", {})
+    return {
+        "expected": _expected(record),
+        "expected_units": _expected_units(record),
+        "returns": ({"id": r["id"], "status": r.get("status"), "requested_at": r.get("requested_at"), "rma_id": r.get("rma_id")}
+                    for r in portal.get("returns", [])),
+        "history": ({"return_id": c["return_id"], "from_status": c.get("from"), "to_status": c.get("to"), "at": c.get("at"),
+                     "regression": bool(c.get("regression"))} for c in portal.get("history", [])),
+        "rmas": ({"id": r["id"], "return_id": r.get("external_reference") or r.get("correlation_id"), "created_at": r.get("created_at")}
+                 for r in erp.get("return_authorizations", [])),
+        "documents": _documents(record.state),
+        "journal": ({"system": system, **entry} for system, entries in record.journals.items() for entry in entries),
+        "faults": iter(record.faults),
+        "deliveries": iter(record.deliveries),
+    }
+
+
+def _quoted(column: str) -> str:
+    return f'"{column}"'  # "at" is an SQL keyword
+
+
+def _columns(table: str) -> str:
+    return ", ".join(f"'{name}': '{kind}'" for name, kind in SCHEMA[table].items())
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    # Under 2 GB for a million returns: DuckDB spills what does not fit to disk.
+    con.execute(f"SET memory_limit = '1GB'; SET temp_directory = '{tempfile.gettempdir()}/returns-harness-duckdb'; "
+                "SET preserve_insertion_order = true; SET enable_progress_bar = false")
+    return con
+
+
+def from_record(record: RunRecord) -> duckdb.DuckDBPyConnection:
+    """An in-memory database holding the record's tables."""
+    con = _connect()
+    with tempfile.TemporaryDirectory(prefix="returns-harness-") as tmp:
+        for table, source in rows(record).items():
+            path = Path(tmp) / f"{table}.ndjson"
+            # Every row says where it stood in the record: "the first" of something is what the fakes kept first.
+            path.write_bytes(b"".join(orjson.dumps({**row, "n": n}, default=str) + b"\n" for n, row in enumerate(source)))
+            con.execute(f"CREATE TABLE {table} ({', '.join(f'{_quoted(c)} {t}' for c, t in SCHEMA[table].items())})")
+            if path.stat().st_size:
+                con.execute(f"INSERT INTO {table} SELECT {', '.join(map(_quoted, SCHEMA[table]))} FROM read_json('{path}', "
+                            f"format = 'newline_delimited', columns = {{{_columns(table)}}})")
+    return con
+
+
+def save(con: duckdb.DuckDBPyConnection, small: dict[str, Any], directory: Path) -> Path:
+    """The tables as Parquet, and the run's small parts (``SMALL``) as JSON, in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for table in SCHEMA:
+        con.execute(f"COPY {table} TO '{directory / table}.parquet' (FORMAT parquet, COMPRESSION zstd)")
+    for name in SMALL:
+        (directory / f"{name}.json").write_bytes(orjson.dumps(small[name], default=str))
+    (directory / "FORMAT").write_text(FORMAT + "\n")
+    return directory
+
+
+def missing(directory: Path) -> list[str]:
+    wanted = [f"{t}.parquet" for t in SCHEMA] + [f"{name}.json" for name in SMALL]
+    return [name for name in wanted if not (directory / name).is_file()]
+
+
+def open_saved(directory: Path) -> tuple[duckdb.DuckDBPyConnection, dict[str, Any]]:
+    """Views over a saved run's Parquet files, and its small parts (scenario, summary, timeline)."""
+    lacking = missing(directory)
+    if lacking:
+        raise FileNotFoundError(f"{directory} is not a saved run: it lacks {', '.join(lacking)}")
+    con = _connect()
+    for table in SCHEMA:
+        path = directory / f"{table}.parquet"
+        try:
+            con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{path}')")
+            found = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall())
+        except duckdb.Error as exc:
+            con.close()
+            raise ValueError(f"{path}: not a readable Parquet table ({str(exc).splitlines()[0]})") from None
+        lacking = [f"{c} {t}" for c, t in SCHEMA[table].items() if found.get(c) != t]
+        if lacking:
+            con.close()
+            raise ValueError(f"{path}: expected the columns {', '.join(lacking)} (a run saved by another version?)")
+    return con, {name: orjson.loads((directory / f"{name}.json").read_bytes()) for name in SMALL}
