@@ -4,6 +4,8 @@ schedules the same number of events per return, measured in the same run; and pe
     python benchmarks/bench_model.py [--returns 5000] [--rounds 3] [--memory-returns 0]
 
 Targets (issue 3): >= 0.5x the skeleton; peak memory for 1,000,000 returns under 2 GB.
+Also measured: the floor, the skeleton plus only what any model of ours must do per return
+(three keyed random streams, a trace line per step), which bounds the ratio any model can reach.
 With --memory-returns N, a fresh process runs N returns (trace streamed to /dev/null) and
 reports its peak resident memory.
 """
@@ -11,12 +13,14 @@ reports its peak resident memory.
 from __future__ import annotations
 
 import argparse
-import resource
+import io
+import random
 import statistics
 import subprocess
 import sys
 import time
 
+import orjson
 import simpy
 
 from simulators.scenario import Scenario
@@ -42,16 +46,27 @@ def full_model(returns: int) -> tuple[float, float]:
     return world.model.requested / elapsed, next(world.env._eid) / world.model.requested  # events scheduled so far
 
 
-def skeleton(returns: int, events_per_return: float) -> float:
-    """The same lifecycle's shape with nothing in it: timeouts and two resource holds per return."""
+def skeleton(returns: int, events_per_return: float, floor: bool = False) -> float:
+    """The same lifecycle's shape with nothing in it: timeouts and two resource holds per return.
+
+    With ``floor``, also the least any model of ours must add to it: the return's three keyed
+    random streams (live runs need draws keyed by what they decide, see MODEL.md) and a trace
+    line per step. No business rule, no document: what is left is the ceiling of the ratio."""
     env = simpy.Environment()
+    sink = io.BytesIO()
     receiving, inspecting = simpy.Resource(env, 4), simpy.Resource(env, 3)
     # A resource request and release cost about 3 events, a process start 2, a timeout 1.
     timeouts = max(1, round(events_per_return) - 2 * 3 - 2)
 
-    def one():
+    def one(n: int):
+        rid = f"RET-{n:06d}"
+        if floor:
+            streams = [random.Random(f"7:{part}:{rid}") for part in ("customer", "carrier", "warehouse")]
+            streams[0].random()
         for _ in range(timeouts // 2):
             yield env.timeout(60)
+            if floor:
+                sink.write(orjson.dumps({"t": env.now, "kind": "step", "return_id": rid}) + b"\n")
         with receiving.request() as slot:
             yield slot
             yield env.timeout(1)
@@ -62,9 +77,9 @@ def skeleton(returns: int, events_per_return: float) -> float:
             yield env.timeout(60)
 
     def demand():
-        for _ in range(returns):
+        for n in range(returns):
             yield env.timeout(30)
-            env.process(one())
+            env.process(one(n))
 
     env.process(demand())
     started = time.perf_counter()
@@ -76,7 +91,9 @@ def peak_memory(returns: int) -> None:
     with open("/dev/null", "wb") as sink:
         world = World(_scenario(returns), trace_sink=sink)
         world.run_virtual()
-    print(f"{world.model.requested} returns, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    # VmHWM, not ru_maxrss: a child inherits its parent's ru_maxrss.
+    peak = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]) / 1024
+    print(f"{world.model.requested} returns, peak RSS {peak:.0f} MiB")
 
 
 def main() -> None:
@@ -89,14 +106,17 @@ def main() -> None:
     if args.memory_child:
         peak_memory(args.memory_child)
         return
-    full, skel, per_return = [], [], 0.0
+    full, skel, floor, per_return = [], [], [], 0.0
     for _ in range(args.rounds):
         rate, per_return = full_model(args.returns)
         full.append(rate)
         skel.append(skeleton(args.returns, per_return))
-    f, s = statistics.median(full), statistics.median(skel)
+        floor.append(skeleton(args.returns, per_return, floor=True))
+    f, s, least = statistics.median(full), statistics.median(skel), statistics.median(floor)
     print(f"{args.returns} returns x {args.rounds} rounds, {per_return:.1f} SimPy events per return")
     print(f"full model {f:,.0f} returns/s, skeleton {s:,.0f} returns/s, ratio {f / s:.3f}x")
+    print(f"floor (skeleton + 3 keyed streams + a trace line per step) {least:,.0f} returns/s, ratio {least / s:.3f}x: "
+          "the most any model of ours could reach")
     if args.memory_returns:
         subprocess.run([sys.executable, __file__, "--memory-child", str(args.memory_returns)], check=True)
 
