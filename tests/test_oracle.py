@@ -260,6 +260,12 @@ def test_a_damaged_saved_run_is_refused_with_the_file_named(correct, tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_a_run_saved_by_an_earlier_version_is_refused_with_what_to_do(tmp_path):
+    (tmp_path / "expected.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="earlier returns-harness .* run the scenario again"):
+        reconcile(tmp_path)
+
+
 def test_a_run_that_verified_nothing_does_not_pass(correct, tmp_path):
     path, _ = correct
     nothing = edited(path / "run", tmp_path / "nothing", *(f"DELETE FROM {table}" for table in tables.SCHEMA))

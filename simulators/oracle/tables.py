@@ -160,6 +160,9 @@ def missing(directory: Path) -> list[str]:
 def open_saved(directory: Path) -> tuple[duckdb.DuckDBPyConnection, dict[str, Any]]:
     """Views over a saved run's Parquet files, and its small parts (scenario, summary, timeline)."""
     lacking = missing(directory)
+    if lacking and (directory / "expected.json").is_file():
+        raise FileNotFoundError(f"{directory} was saved by an earlier returns-harness (JSON files); this one reads "
+                                "Parquet tables: run the scenario again to reconcile it")
     if lacking:
         raise FileNotFoundError(f"{directory} is not a saved run: it lacks {', '.join(lacking)}")
     con = _connect()
