@@ -233,7 +233,8 @@ def reconcile(
     from simulators.runner import reconcile_saved
 
     try:
-        verdict = reconcile_saved(run_dir)
+        with console.status(f"Reconciling the run saved in {run_dir}…"):  # a million returns take ~12 s
+            verdict = reconcile_saved(run_dir)
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from None
     _finish(verdict, report_dir or run_dir)
