@@ -1,6 +1,6 @@
 """The invariants and SLAs, each a small named checker (after Jepsen's): it reads the expected
 outcomes and the observed history (the tables of :mod:`simulators.oracle.tables`, through the
-per-return view :mod:`simulators.oracle.observed` builds) and returns a :class:`Result` — valid
+per-return table :mod:`simulators.oracle.observed` builds) and returns a :class:`Result` — valid
 true, false or unknown (the history cannot decide), counts, and the violations.
 
 Outcomes are classified as a set checker does: ``ok``; ``lost`` (expected, never happened);
