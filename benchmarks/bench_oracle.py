@@ -58,11 +58,12 @@ def make_source(directory: Path, defect: str | None) -> Path:
 def replicate(source: Path, target: Path, returns: int) -> int:
     """Copies of the source run, ids prefixed per copy, until ``returns`` returns; written as a saved run."""
     con = duckdb.connect(config={"memory_limit": "2GB"})
-    per_copy = con.execute(f"SELECT count(*) FROM '{source}/expected.parquet'").fetchone()[0]
+    per_copy = con.execute(f"SELECT count(*) FROM {tables.literal(source / 'expected.parquet')}").fetchone()[0]
     copies = max(1, -(-returns // per_copy))
     target.mkdir(parents=True, exist_ok=True)
     for table, schema in tables.SCHEMA.items():
-        span = con.execute(f"SELECT coalesce(max(n), 0) + 1 FROM '{source}/{table}.parquet'").fetchone()[0] if "n" in schema else 0
+        parquet = tables.literal(source / f"{table}.parquet")
+        span = con.execute(f"SELECT coalesce(max(n), 0) + 1 FROM {parquet}").fetchone()[0] if "n" in schema else 0
         columns = []
         for column, kind in schema.items():
             quoted = f'"{column}"'
@@ -76,11 +77,10 @@ def replicate(source: Path, target: Path, returns: int) -> int:
                 columns.append("wall + copy AS wall")
             else:
                 columns.append(quoted)
-        con.execute(f"COPY (SELECT {', '.join(columns)} FROM range({copies}) AS copies(copy), '{source}/{table}.parquet' "
-                    f"ORDER BY copy) TO '{target}/{table}.parquet' (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"COPY (SELECT {', '.join(columns)} FROM range({copies}) AS copies(copy), {parquet} ORDER BY copy) "
+                    f"TO {tables.literal(target / f'{table}.parquet')} (FORMAT parquet, COMPRESSION zstd)")
     for name in tables.SMALL:
         shutil.copy(source / f"{name}.json", target / f"{name}.json")
-    shutil.copy(source / "FORMAT", target / "FORMAT")
     return per_copy * copies
 
 

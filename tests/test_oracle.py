@@ -260,6 +260,16 @@ def test_a_damaged_saved_run_is_refused_with_the_file_named(correct, tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_a_run_saves_and_reconciles_in_a_folder_whose_name_has_a_quote(tmp_path):
+    from simulators.oracle import RunRecord, save
+    from simulators.scenario import load
+
+    run = RunRecord(scenario=load("baseline").model_dump(mode="json"), expected={}, state={}, journals={})
+    saved = save(run, tmp_path / "o'brien's run")
+    verdict = reconcile(saved)
+    assert not verdict["ok"] and all(c["error"] is None for c in verdict["checks"])
+
+
 def test_a_run_saved_by_an_earlier_version_is_refused_with_what_to_do(tmp_path):
     (tmp_path / "expected.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match="earlier returns-harness .* run the scenario again"):

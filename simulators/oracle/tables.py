@@ -23,7 +23,6 @@ import orjson
 from simulators.oracle.record import RunRecord
 
 SMALL = ("scenario", "summary", "timeline")  # kept as JSON beside the tables
-FORMAT = "returns-harness/run/2"
 
 # table -> column -> DuckDB type
 SCHEMA: dict[str, dict[str, str]] = {
@@ -114,6 +113,11 @@ def _quoted(column: str) -> str:
     return f'"{column}"'  # "at" is an SQL keyword
 
 
+def literal(path: Path | str) -> str:
+    """A path as an SQL string (file names in DuckDB statements cannot be parameters)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def _columns(table: str) -> str:
     return ", ".join(f"'{name}': '{kind}'" for name, kind in SCHEMA[table].items())
 
@@ -121,7 +125,7 @@ def _columns(table: str) -> str:
 def _connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     # Under 2 GB for a million returns: DuckDB spills what does not fit to disk.
-    con.execute(f"SET memory_limit = '1GB'; SET temp_directory = '{tempfile.gettempdir()}/returns-harness-duckdb'; "
+    con.execute(f"SET memory_limit = '1GB'; SET temp_directory = {literal(Path(tempfile.gettempdir()) / 'returns-harness-duckdb')}; "
                 "SET preserve_insertion_order = true; SET enable_progress_bar = false")
     return con
 
@@ -136,7 +140,7 @@ def from_record(record: RunRecord) -> duckdb.DuckDBPyConnection:
             path.write_bytes(b"".join(orjson.dumps({**row, "n": n}, default=str) + b"\n" for n, row in enumerate(source)))
             con.execute(f"CREATE TABLE {table} ({', '.join(f'{_quoted(c)} {t}' for c, t in SCHEMA[table].items())})")
             if path.stat().st_size:
-                con.execute(f"INSERT INTO {table} SELECT {', '.join(map(_quoted, SCHEMA[table]))} FROM read_json('{path}', "
+                con.execute(f"INSERT INTO {table} SELECT {', '.join(map(_quoted, SCHEMA[table]))} FROM read_json({literal(path)}, "
                             f"format = 'newline_delimited', columns = {{{_columns(table)}}})")
     return con
 
@@ -145,10 +149,9 @@ def save(con: duckdb.DuckDBPyConnection, small: dict[str, Any], directory: Path)
     """The tables as Parquet, and the run's small parts (``SMALL``) as JSON, in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     for table in SCHEMA:
-        con.execute(f"COPY {table} TO '{directory / table}.parquet' (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"COPY {table} TO {literal(directory / f'{table}.parquet')} (FORMAT parquet, COMPRESSION zstd)")
     for name in SMALL:
         (directory / f"{name}.json").write_bytes(orjson.dumps(small[name], default=str))
-    (directory / "FORMAT").write_text(FORMAT + "\n")
     return directory
 
 
@@ -169,7 +172,7 @@ def open_saved(directory: Path) -> tuple[duckdb.DuckDBPyConnection, dict[str, An
     for table in SCHEMA:
         path = directory / f"{table}.parquet"
         try:
-            con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{path}')")
+            con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({literal(path)})")
             found = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall())
         except duckdb.Error as exc:
             con.close()
