@@ -90,6 +90,7 @@ CREATE TEMP TABLE per_return AS
         LEFT JOIN history_stats h USING (return_id) LEFT JOIN portal p USING (return_id) LEFT JOIN excused x USING (return_id);
 """
 
+
 def index(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(INDEX)
 
@@ -120,22 +121,20 @@ def evidence(con: duckdb.DuckDBPyConnection, return_ids: set[str]) -> dict[str, 
     out: dict[str, dict[str, Any]] = defaultdict(lambda: {"faults": [], "deliveries": [], "journal": []})
     if not return_ids:
         return out
-    con.execute("CREATE OR REPLACE TEMP TABLE listed (return_id VARCHAR)")
-    con.executemany("INSERT INTO listed VALUES (?)", [[rid] for rid in sorted(return_ids)])
+    listed = "correlation_id IN (SELECT unnest(?))"
     queries = {
         "faults": "SELECT correlation_id, kind || ' ' || event_id || ' ' || event_type FROM faults "
-                  "WHERE correlation_id IN (SELECT return_id FROM listed) ORDER BY n",
+                  f"WHERE {listed} ORDER BY n",
         "deliveries": "SELECT correlation_id, event_id, event_type, attempt, status, fault FROM deliveries "
-                      "WHERE correlation_id IN (SELECT return_id FROM listed) "
+                      f"WHERE {listed} "
                       f"QUALIFY row_number() OVER (PARTITION BY correlation_id ORDER BY n) <= {EVIDENCE_ROWS} ORDER BY n",
         "journal": 'SELECT correlation_id, system, method, path, status, "at", idempotency_key, fault, replayed, lost FROM journal '
-                   "WHERE method != 'GET' AND correlation_id IN (SELECT return_id FROM listed) "
+                   f"WHERE method != 'GET' AND {listed} "
                    f"QUALIFY row_number() OVER (PARTITION BY correlation_id ORDER BY n) <= {EVIDENCE_ROWS} ORDER BY n",
     }
     for part, sql in queries.items():
-        cursor = con.execute(sql)
+        cursor = con.execute(sql, [sorted(return_ids)])
         names = [d[0] for d in cursor.description][1:]
         for rid, *values in cursor.fetchall():
             out[rid][part].append(values[0] if part == "faults" else {k: iso(v) for k, v in zip(names, values)})
-    con.execute("DROP TABLE listed")
     return out
