@@ -26,6 +26,8 @@ class Outcome:
     output: str
 
     def __str__(self) -> str:
+        """For assertion messages (pass ``str(outcome)``: pytest shortens a repr, and the failing
+        step's explanation is what a reader needs)."""
         return f"exit {self.returncode}; passed {self.passed}; failed {sorted(self.failed)}\n{self.output[-4000:]}"
 
 

@@ -54,7 +54,7 @@ def outcomes(tmp_path_factory):
 def test_the_shipped_suite_passes_against_the_reference(outcomes, tmp_path):
     parts = [outcomes[name] for name in PARTS]
     for part in parts:
-        assert part.returncode == 0 and not part.failed, part
+        assert part.returncode == 0 and not part.failed, str(part)
     ran = sorted(name for part in parts for name in part.passed)
     collected = run_pytest([str(FEATURES), "--collect-only", *LEAN], REPO, tmp_path / "collect.xml")
     every = sorted(line.split("::", 1)[1] for line in collected.output.splitlines() if "::" in line)
@@ -66,8 +66,8 @@ def test_a_feature_fails_exactly_its_scenarios_with_the_defect_it_targets(outcom
     if defect not in known_defects():
         pytest.skip(f"the reference has no defect {defect!r} (yet)")
     outcome, (_, expected) = outcomes[defect], CAUGHT[defect]
-    assert outcome.returncode == 1, outcome
-    assert set(outcome.failed) == expected, outcome
+    assert outcome.returncode == 1, str(outcome)
+    assert set(outcome.failed) == expected, str(outcome)
     assert outcome.passed or len(expected) == len(outcome.failed)
     for message in outcome.failed.values():
         # The oracle's findings, not a bare assert: the check, a return and where the run is saved.
@@ -92,7 +92,7 @@ def test_a_team_reuses_the_steps_from_its_own_repository(tmp_path):
     (tmp_path / "test_my_returns.py").write_text('from pytest_bdd import scenarios\n\nscenarios("my_returns.feature")\n')
     assert not tmp_path.is_relative_to(REPO)
     outcome = run_pytest([], tmp_path, tmp_path / "junit.xml")
-    assert outcome.returncode == 0 and outcome.passed == ["test_inspections_delivered_twice_move_stock_once"], outcome
+    assert outcome.returncode == 0 and outcome.passed == ["test_inspections_delivered_twice_move_stock_once"], str(outcome)
 
 
 BAD_STEPS = {
@@ -113,7 +113,7 @@ def test_unknown_steps_and_bad_values_fail_with_a_message_naming_them(tmp_path, 
     (tmp_path / "bad.feature").write_text(f"Feature: Bad\n\n  Scenario: Bad\n    {text}\n    Then no return is left stalled\n")
     (tmp_path / "test_bad.py").write_text('from pytest_bdd import scenarios\n\nscenarios("bad.feature")\n')
     outcome = run_pytest(LEAN, tmp_path, tmp_path / "junit.xml")
-    assert outcome.returncode == 1 and list(outcome.failed) == ["test_bad"], outcome
+    assert outcome.returncode == 1 and list(outcome.failed) == ["test_bad"], str(outcome)
     assert message in outcome.failed["test_bad"], outcome.failed["test_bad"]
     assert "Traceback" not in outcome.output
 
