@@ -12,6 +12,7 @@ needs "the first" of something. Times are UTC timestamps (the fakes write UTC on
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,8 +125,10 @@ def _columns(table: str) -> str:
 
 def _connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    # Under 2 GB for a million returns: DuckDB spills what does not fit to disk.
-    con.execute(f"SET memory_limit = '1GB'; SET temp_directory = {literal(Path(tempfile.gettempdir()) / 'returns-harness-duckdb')}; "
+    # Under 2 GB for a million returns: DuckDB spills what does not fit to disk, in a folder of
+    # this process's own (DuckDB removes a folder it made when it closes, whoever else uses it).
+    spill = Path(tempfile.gettempdir()) / f"returns-harness-duckdb-{os.getpid()}"
+    con.execute(f"SET memory_limit = '1GB'; SET temp_directory = {literal(spill)}; "
                 "SET preserve_insertion_order = true; SET enable_progress_bar = false")
     return con
 
