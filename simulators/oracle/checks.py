@@ -32,8 +32,9 @@ DISTRIBUTION = 10_000  # SLA samples kept in the verdict, for the report's plots
 class Result:
     valid: bool | None
     counts: Counter = field(default_factory=Counter)
-    violations: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[dict[str, Any]] = field(default_factory=list)  # the first LISTED of them
     sla: dict[str, Any] | None = None
+    found: int = 0  # violations in all
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def judged(con: duckdb.DuckDBPyConnection, sql: str, message: Callable[[dict[str
         violations.append({"return_id": rid, "correlation_id": rid, "kind": row["outcome"], "message": message(row),
                            "documents": row["documents"]})
     found = sum(n for kind, n in counts.items() if kind not in ("ok", "excused"))
-    return Result(None if not counts else not found, counts, violations)
+    return Result(None if not counts else not found, counts, violations, found=found)
 
 
 def ids(values: list[str] | None) -> str:
