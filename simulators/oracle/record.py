@@ -9,11 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import orjson
-
-FILES = ("scenario", "expected", "state", "journals", "faults", "deliveries", "summary", "timeline")
-
-
 # What the checks and the report read of a journal entry. Bodies and responses stay with the
 # fakes (``/__admin/journal``): they were half of a saved run and nothing here reads them.
 JOURNAL_FIELDS = ("seq", "at", "wall", "method", "path", "status", "duration_ms", "principal", "correlation_id", "idempotency_key",
@@ -22,10 +17,6 @@ JOURNAL_FIELDS = ("seq", "at", "wall", "method", "path", "status", "duration_ms"
 
 def _lean(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: entry[k] for k in JOURNAL_FIELDS if entry.get(k) is not None}
-
-
-def _plain(value: Any) -> Any:
-    return orjson.loads(orjson.dumps(value, default=str))
 
 
 @dataclass
@@ -43,7 +34,7 @@ class RunRecord:
     def from_world(cls, world) -> RunRecord:
         """Read a live world after its settle phase (it must have kept its expectations)."""
         deliverer = world.deliverer
-        record = cls(
+        return cls(
             scenario=world.scenario.model_dump(mode="json"),
             expected={rid: exp.as_record() for rid, exp in world.expectations.items()},
             state={name: app.state.system.store.snapshot() for name, app in world.apps.items()},
@@ -53,7 +44,3 @@ class RunRecord:
             summary=world.summary(),
             timeline=list(world.timeline),
         )
-        # The same plain JSON a saved run loads as, so a reconcile sees exactly what the run saw.
-        for name in FILES:
-            setattr(record, name, _plain(getattr(record, name)))
-        return record
