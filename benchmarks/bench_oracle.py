@@ -105,7 +105,7 @@ started = time.perf_counter()
 con, small = tables.open_saved(Path(sys.argv[1]))
 seen = 0
 for table, schema in tables.SCHEMA.items():
-    seen += sum(con.execute(f"SELECT {', '.join(f'coalesce(sum(hash({tables._quoted(c)}) % 1000), 0)' for c in schema)} FROM {table}").fetchone())
+    seen += sum(con.execute(f"SELECT {', '.join(f'coalesce(sum(hash({tables.quoted(c)}) % 1000), 0)' for c in schema)} FROM {table}").fetchone())
 elapsed = time.perf_counter() - started
 peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024  # this process only
 print(elapsed, peak, True, seen)

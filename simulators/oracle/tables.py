@@ -110,7 +110,7 @@ def rows(record: RunRecord) -> dict[str, Iterator[dict[str, Any]]]:
     }
 
 
-def _quoted(column: str) -> str:
+def quoted(column: str) -> str:
     return f'"{column}"'  # "at" is an SQL keyword
 
 
@@ -141,9 +141,9 @@ def from_record(record: RunRecord) -> duckdb.DuckDBPyConnection:
             path = Path(tmp) / f"{table}.ndjson"
             # Every row says where it stood in the record: "the first" of something is what the fakes kept first.
             path.write_bytes(b"".join(orjson.dumps({**row, "n": n}, default=str) + b"\n" for n, row in enumerate(source)))
-            con.execute(f"CREATE TABLE {table} ({', '.join(f'{_quoted(c)} {t}' for c, t in SCHEMA[table].items())})")
+            con.execute(f"CREATE TABLE {table} ({', '.join(f'{quoted(c)} {t}' for c, t in SCHEMA[table].items())})")
             if path.stat().st_size:
-                con.execute(f"INSERT INTO {table} SELECT {', '.join(map(_quoted, SCHEMA[table]))} FROM read_json({literal(path)}, "
+                con.execute(f"INSERT INTO {table} SELECT {', '.join(map(quoted, SCHEMA[table]))} FROM read_json({literal(path)}, "
                             f"format = 'newline_delimited', columns = {{{_columns(table)}}})")
     return con
 
