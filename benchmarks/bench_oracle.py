@@ -66,17 +66,17 @@ def replicate(source: Path, target: Path, returns: int) -> int:
         span = con.execute(f"SELECT coalesce(max(n), 0) + 1 FROM {parquet}").fetchone()[0] if "n" in schema else 0
         columns = []
         for column, kind in schema.items():
-            quoted = f'"{column}"'
+            name = tables.quoted(column)
             if column in ID_COLUMNS[table]:
-                columns.append(f"'c' || copy || '-' || {quoted} AS {quoted}")
+                columns.append(f"'c' || copy || '-' || {name} AS {name}")
             elif column == "n":
                 columns.append(f"copy * {span} + n AS n")  # copy after copy, as if the season were that long
             elif kind == "TIMESTAMP":  # each copy a second later: the same durations, values of their own
-                columns.append(f"{quoted} + copy * INTERVAL 1 SECOND AS {quoted}")
+                columns.append(f"{name} + copy * INTERVAL 1 SECOND AS {name}")
             elif column == "wall":
                 columns.append("wall + copy AS wall")
             else:
-                columns.append(quoted)
+                columns.append(name)
         con.execute(f"COPY (SELECT {', '.join(columns)} FROM range({copies}) AS copies(copy), {parquet} ORDER BY copy) "
                     f"TO {tables.literal(target / f'{table}.parquet')} (FORMAT parquet, COMPRESSION zstd)")
     for name in tables.SMALL:
