@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from simulators.serving import PORT_OFFSETS, fleet_in_thread
@@ -134,3 +135,36 @@ def test_fakes_command_says_which_port_is_taken(tmp_path: Path):
         done = subprocess.run(_cli("fakes", "--base-port", str(base), "--env-file", str(tmp_path / "e")), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"127.0.0.1:{base + 2}" in done.stderr and "wms" in done.stderr and "Traceback" not in done.stderr
+
+
+def _erp_token(erp) -> str:
+    c = erp.credentials
+    return httpx.post(f"{erp.url}/oauth/token", data={"grant_type": "client_credentials", "client_id": c.client_id,
+                                                      "client_secret": c.client_secret}).json()["access_token"]
+
+
+def test_a_body_cut_off_mid_request_leaves_no_trace_and_the_retry_succeeds_once(fleet):
+    """A layer killed while sending a keyed POST: the fragment is no request, so the retry with
+    the same key and the whole body is done exactly once (it used to meet 422 "key reused")."""
+    erp = fleet.fakes["erp"]
+    store = fleet.apps["erp"].state.system.store
+    item = next(iter(fleet.master.items))
+    site = next(iter(fleet.master.sites))
+    body = orjson.dumps({"item_id": item, "site_id": site, "stock_status": "scrap", "quantity": 1, "reason": "scrapped"})
+    token, key = _erp_token(erp), "cut-off-adjustment-1"
+    port = httpx.URL(erp.url).port
+    head = (f"POST /inventory-adjustments HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            f"Idempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    before = len(store.adjustments)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head + body[:10])
+    journal = fleet.apps["erp"].state.system.journal
+    aborted = _wait_for(lambda: [e for e in journal.find() if e.get("idempotency_key") == key], 5, "the cut-off request in the journal")
+    assert aborted[0]["status"] == 499 and aborted[0]["aborted"] and len(store.adjustments) == before
+
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key, "Content-Type": "application/json"}
+    first = httpx.post(f"{erp.url}/inventory-adjustments", content=body, headers=headers)
+    again = httpx.post(f"{erp.url}/inventory-adjustments", content=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true"
+    assert again.json()["id"] == first.json()["id"] and len(store.adjustments) == before + 1

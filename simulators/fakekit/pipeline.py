@@ -51,16 +51,16 @@ class CallContext:
         }
 
 
-async def _read_body(receive) -> bytes:
+async def _read_body(receive) -> bytes | None:
+    """The whole request body, or None when the client went away before sending all of it."""
     chunks = []
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
 def _replaying(body: bytes, receive):
@@ -137,7 +137,13 @@ class FakePipeline:
         outcome: dict[str, Any] = {}
         system.hooks.in_flight += 1
         try:
-            await self._handle(scope, _replaying(body, receive), recorder, ctx, authorization, body, outcome)
+            if body is None:
+                # Cut off mid-body (the client crashed or timed out): not a request. Acting on the
+                # fragment, or storing its 4xx under the Idempotency-Key, would turn the client's
+                # correct retry into a "key reused" failure. Journalled as aborted, nothing else.
+                recorder.status, outcome["aborted"] = 499, True
+            else:
+                await self._handle(scope, _replaying(body, receive), recorder, ctx, authorization, body, outcome)
         finally:
             system.hooks.in_flight -= 1
             route = scope.get("route")
@@ -154,7 +160,7 @@ class FakePipeline:
                     "principal": ctx.principal,
                     "correlation_id": ctx.correlation_id,
                     "idempotency_key": ctx.idempotency_key,
-                    "body": clip_body(body),
+                    "body": clip_body(body or b""),
                     "response": clip_body(bytes(recorder.body)) if recorder.keep_body else None,
                     **outcome,
                 }

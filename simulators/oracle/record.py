@@ -38,7 +38,9 @@ class RunRecord:
             scenario=world.scenario.model_dump(mode="json"),
             expected={rid: exp.as_record() for rid, exp in world.expectations.items()},
             state={name: app.state.system.store.snapshot() for name, app in world.apps.items()},
-            journals={name: [_lean(entry) for entry in app.state.system.journal.iter_all()] for name, app in world.apps.items()},
+            # A request cut off mid-body is no request (the fakes acted on nothing): not the layer's call.
+            journals={name: [_lean(entry) for entry in app.state.system.journal.iter_all() if not entry.get("aborted")]
+                      for name, app in world.apps.items()},
             faults=[asdict(f) for f in world.fault_plan.log],
             deliveries=[a.as_dict() for a in deliverer.journal] if deliverer else [],
             summary=world.summary(),
