@@ -27,11 +27,14 @@ def serve(
     database: Annotated[str, typer.Option(help="sqlite:///FILE (relative; sqlite:////FILE absolute), sqlite://:memory: or postgresql://...")] = "sqlite:///reference.sqlite3",
     defect: Annotated[list[str], typer.Option(help=f"Switch on a known defect (repeatable): {', '.join(Defect)}")] = [],  # noqa: B006
     workers: Annotated[int, typer.Option(help="Returns worked on at once", min=1)] = 8,
+    react_delay: Annotated[float, typer.Option(help="Wall seconds each event waits before it is worked on (try a slower layer; "
+                                                    "not a defect: a correct layer that takes this long must still pass)",
+                                               min=0, max=3600)] = 0.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
 ) -> None:
     try:
         settings = load_settings(fakes_env, webhook_secret=webhook_secret, database=database,
-                                 defects=parse_defects(defect), workers=workers)
+                                 defects=parse_defects(defect), workers=workers, react_delay_s=react_delay)
     except (ConfigError, ValueError, ValidationError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None

@@ -117,7 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
         # double-restock: inspection deliveries skip deduplication (the defect's fast path).
         dedupe = Defect.NO_DEDUPE not in settings.defects and not (
             Defect.DOUBLE_RESTOCK in settings.defects and envelope.type == "inspection.completed")
-        outcome = await repo.accept(event, fact_key(envelope, data), [job], dedupe=dedupe)
+        outcome = await repo.accept(event, fact_key(envelope, data), [job], dedupe=dedupe, delay_s=settings.react_delay_s)
         metrics.deliveries.labels(envelope.type, outcome).inc()
         state["workers"].wake.set()
         return JSONResponse({"event_id": envelope.id, "outcome": outcome}, status_code=200)
@@ -141,10 +141,10 @@ def create_app(settings: Settings) -> FastAPI:
             "jobs": jobs,
         })
 
-    @app.get("/healthz", summary="Liveness, with the defects switched on")
+    @app.get("/healthz", summary="Liveness, the defects switched on, and the clock this layer schedules by")
     async def healthz() -> dict:
         await state["repo"].gauges()  # the database answers
-        return {"status": "ok", "defects": sorted(settings.defects)}
+        return {"status": "ok", "defects": sorted(settings.defects), "clock": settings.clock}
 
     @app.get("/metrics", summary="Prometheus metrics: inbox lag, outbox depth, retries, dead letters")
     async def prometheus() -> PlainTextResponse:

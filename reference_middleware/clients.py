@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -123,6 +124,16 @@ class Fakes:
             return FakeApi(name, endpoints[name], httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=32)))
 
         self.erp, self.wms, self.carrier, self.portal = api("erp"), api("wms"), api("carrier"), api("returns_portal")
+
+    async def business_clock(self, url: str) -> tuple[datetime, float]:
+        """The harness's business time now, and how fast it runs (business seconds a wall second)."""
+        try:
+            response = await self.erp.client.get(url)
+            response.raise_for_status()
+            body = response.json()
+            return datetime.fromisoformat(body["now"]), float(body["time_scale"])
+        except (httpx.HTTPError, ValueError, KeyError) as e:
+            raise Transient(f"the business clock at {url}: {e}") from None
 
     async def aclose(self) -> None:
         for api in (self.erp, self.wms, self.carrier, self.portal):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from reference_middleware.defects import Defect
+from reference_middleware.defects import BUSINESS_CLOCK, Defect
 
 SYSTEMS = ("erp", "wms", "carrier", "returns_portal")
 
@@ -30,13 +30,21 @@ class Settings(BaseModel):
     retry_base_s: float = Field(0.2, gt=0, description="First backoff; doubles per attempt, with jitter")
     retry_cap_s: float = Field(20.0, gt=0)
     max_attempts: int = Field(40, ge=1, description="Attempts of one job before it is dead-lettered")
+    react_delay_s: float = Field(0.0, ge=0, le=3600, description="Wall seconds each event waits before it is worked on: a slower, still correct layer")
+    clock_url: str | None = Field(None, description="The harness's business clock (RH_CLOCK_URL), read by the batch defects")
     slow_ms: int = Field(600, ge=0, description="Delay per step and per acknowledgement under the `slow` defect")
-    refund_hold_s: float = Field(4.0, ge=0, description="How long a credit memo waits under the `nightly-refunds` defect")
-    close_hold_s: float = Field(6.0, ge=0, description="How long closing waits under the `batch-closing` defect")
+    rma_hold_h: float = Field(12.0, ge=0, description="Business hours an RMA waits under the `rma-batch` defect")
+    refund_hold_h: float = Field(30.0, ge=0, description="Business hours a credit memo waits under the `nightly-refunds` defect")
+    close_hold_h: float = Field(60.0, ge=0, description="Business hours closing waits under the `batch-closing` defect")
     seed: int = 0
 
     def has(self, defect: Defect) -> bool:
         return defect in self.defects
+
+    @property
+    def clock(self) -> str:
+        """The clock this layer schedules by, and so the one the harness should judge it on."""
+        return "business" if self.defects & BUSINESS_CLOCK else "wall"
 
 
 class ConfigError(ValueError):
@@ -93,4 +101,7 @@ def load_settings(fakes_env: Path | None, **options) -> Settings:
     database = options.get("database")
     if database is not None and not database.startswith(DATABASE_SCHEMES):
         raise ConfigError(f"--database: expected sqlite:///FILE, sqlite://:memory: or postgresql://..., got {database!r}")
-    return Settings(fakes=fakes_from_env(env), webhook_secret=secret, **options)
+    if options.get("defects") and set(options["defects"]) & BUSINESS_CLOCK and not env.get("RH_CLOCK_URL"):
+        raise ConfigError(f"the defects {', '.join(sorted(set(options['defects']) & BUSINESS_CLOCK))} schedule by the harness's "
+                          "business clock: RH_CLOCK_URL is missing from the fakes' env file")
+    return Settings(fakes=fakes_from_env(env), webhook_secret=secret, clock_url=env.get("RH_CLOCK_URL"), **options)

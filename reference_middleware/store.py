@@ -220,8 +220,8 @@ class Repository:
 
     # -- the inbox ---------------------------------------------------------------------------
 
-    async def accept(self, event: dict[str, Any], fact_key: str, jobs: list[NewJob], *, dedupe: bool) -> str:
-        """Store an event and the jobs it asks for, in one transaction.
+    async def accept(self, event: dict[str, Any], fact_key: str, jobs: list[NewJob], *, dedupe: bool, delay_s: float = 0.0) -> str:
+        """Store an event and the jobs it asks for (due ``delay_s`` from now), in one transaction.
 
         Returns ``new``, ``duplicate`` (this event id was stored before) or
         ``semantic-duplicate`` (another event stated the same fact); duplicates make no jobs.
@@ -242,14 +242,14 @@ class Repository:
             )
             if outcome == "new":
                 for job in jobs:
-                    await self._insert_job(job, now)
+                    await self._insert_job(job, now, now + delay_s)
             return outcome
 
-    async def _insert_job(self, job: NewJob, now: float) -> None:
+    async def _insert_job(self, job: NewJob, now: float, due_at: float) -> None:
         await self.db.execute(
             "INSERT INTO jobs (return_id, kind, event_id, occurred_at, payload, state, due_at, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (job.return_id, job.kind, job.event_id, job.occurred_at, _json(job.payload), PENDING, now, now),
+            (job.return_id, job.kind, job.event_id, job.occurred_at, _json(job.payload), PENDING, due_at, now),
         )
 
     async def dead_letter(self, webhook_id: str | None, reason: str, body: bytes) -> None:

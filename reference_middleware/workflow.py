@@ -84,14 +84,16 @@ class Work:
             await self.remember(name, result)  # later steps read the latest under the plain name
         return result
 
-    async def hold(self, name: str, seconds: float) -> None:
-        """Let the job go on only ``seconds`` after it first got here (a batch imitated by a delay)."""
+    async def hold(self, name: str, hours: float) -> None:
+        """Let the job go on only ``hours`` of business time after it first got here (a batch
+        job, imitated by a delay on the harness's business clock)."""
+        now, time_scale = await self.flow.fakes.business_clock(self.flow.settings.clock_url)
         due = await self.get(name)
         if due is None:
-            due = time.time() + seconds
+            due = now.timestamp() + hours * 3600
             await self.remember(name, due)
-        if time.time() < due:
-            raise Later(due, f"{name}: held until the batch runs")
+        if now.timestamp() < due:
+            raise Later(time.time() + (due - now.timestamp()) / time_scale, f"{name}: held until the batch runs")
 
     async def portal_status(self) -> str:
         return ((await self.get("portal")) or {}).get("status", "requested")
@@ -155,6 +157,8 @@ class Workflow:
         if not verdict["eligible"]:
             await w.move("rejected", rejection_reason=verdict["reason"])
             return
+        if self.has(Defect.RMA_BATCH) and await w.get("rma") is None:
+            await w.hold("rma-batch", self.settings.rma_hold_h)
         rma = await w.step("rma", lambda key: erp.call("POST", "/return-authorizations", correlation_id=rid, idempotency_key=key, json={
             "sales_order_id": ret["order_id"],
             "external_reference": rid,
@@ -255,7 +259,7 @@ class Workflow:
                          lambda key, body=body: erp.call("POST", "/supplier-claims", json=body, correlation_id=rid, idempotency_key=key))
         await self.settle_money(w, inspection["lines"])
         if self.has(Defect.BATCH_CLOSING) and RANK[await w.portal_status()] < RANK["closed"]:
-            await w.hold("close-batch", self.settings.close_hold_s)
+            await w.hold("close-batch", self.settings.close_hold_h)
         await w.move("closed")
 
     async def settle_money(self, w: Work, graded: list[dict]) -> None:
@@ -286,7 +290,7 @@ class Workflow:
             amount[number] += refund_cents(policy, ordered["unit_price"]["amount"], line["quantity"], line["condition"],
                                            ordered["reason"], with_fee=not self.has(Defect.WRONG_REFUND_AMOUNT))
         if self.has(Defect.NIGHTLY_REFUNDS) and await w.get("credit-memo") is None:
-            await w.hold("refund-batch", self.settings.refund_hold_s)
+            await w.hold("refund-batch", self.settings.refund_hold_h)
         memo = await w.step("credit-memo", lambda key: erp.call("POST", "/credit-memos", correlation_id=rid, idempotency_key=key, json={
             "return_authorization_id": rma["id"],
             "lines": [{"line_number": n, "quantity": quantity[n], "amount": {"amount": amount[n], "currency": rma["currency"]}}

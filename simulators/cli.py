@@ -170,6 +170,10 @@ def run(
     time_scale: Annotated[float | None, typer.Option(help="Simulated seconds per wall second (overrides the scenario)", min=1)] = None,
     base_port: Annotated[int | None, typer.Option(help="Serve the fakes on base+1..base+4 (default: 8100 with --sut-url, else free ports)",
                                                   min=1, max=65531)] = None,
+    sut_clock: Annotated[str, typer.Option(help="The clock your layer schedules work by: wall (its own; SLAs count its time at face value) "
+                                                "or business (it reads the harness's business clock, RH_CLOCK_URL; SLAs in business time)")] = "wall",
+    react_delay: Annotated[float, typer.Option(help="The embedded reference waits this many wall seconds before working on each event "
+                                                    "(a slower, still correct layer)", min=0, max=3600)] = 0.0,
 ) -> None:
     """Verify an integration layer: run a scenario live against it, settle, reconcile, report.
 
@@ -183,6 +187,12 @@ def run(
 
     if defect and sut_url:
         raise _fail("--defect switches defects of the embedded reference; it cannot be combined with --sut-url")
+    if react_delay and sut_url:
+        raise _fail("--react-delay slows the embedded reference; it cannot be combined with --sut-url")
+    if sut_clock not in ("wall", "business"):
+        raise _fail(f"--sut-clock: expected wall or business, got {sut_clock!r}")
+    if sut_clock != "wall" and not sut_url:
+        raise _fail("--sut-clock is for a --sut-url layer; the embedded reference says which clock it schedules by")
     known = known_defects()
     unknown = [d for d in defect if d not in known]
     if unknown:
@@ -215,6 +225,7 @@ def run(
 
         try:
             verdict = run_scenario(RunOptions(scenario=spec, report_dir=report_dir, sut_url=sut_url, defects=tuple(defect),
+                                              sut_clock=sut_clock, react_delay_s=react_delay,
                                               base_port=base_port, progress=show, log=console.print))
         except Unreachable as exc:
             errors.print(f"[bold red]unreachable:[/] {exc}")
@@ -255,6 +266,8 @@ def _finish(verdict: dict, report_dir: Path) -> None:
     _print_verdict(verdict)
     paths = write_reports(verdict, report_dir)
     console.print(f"Report: [bold]{paths['html']}[/]  (verdict.json, junit.xml beside it)")
+    if verdict.get("stopped"):
+        raise typer.Exit(EXIT_UNREACHABLE)
     raise typer.Exit(0 if verdict["ok"] else EXIT_FAILED)
 
 
@@ -273,13 +286,22 @@ def _print_verdict(verdict: dict) -> None:
             details = f"p{sla['percentile']:g} {sla['observed']:g} {sla['unit']} (limit {sla['threshold']:g}, {sla['samples']} samples)"
         else:
             details = ", ".join(f"{k} {v}" for k, v in check["counts"].items()) or ("error: see report" if check["error"] else "")
+        if check["valid"] is None and check.get("reason"):
+            details = f"{details}; {check['reason']}" if details else check["reason"]
         table.add_row(check["name"], label, details)
+    if verdict.get("stopped"):
+        console.print(f"[bold red]STOPPED[/] at {verdict['stopped']['at']}: {verdict['stopped']['reason']}")
+    time = verdict.get("time")
+    if time:
+        console.print(f"Clock: {time['clock']} ({time['sentence']}); one wall second = {time['one_wall_second']}")
     console.print(table)
     failed = [c for c in verdict["checks"] if c["valid"] is False]
     for check in failed:
         for violation in check["violations"][:3]:
             console.print(f"  [red]{check['name']}[/] {violation['return_id']}: {violation['message']}")
-    if verdict["ok"]:
+    if verdict.get("stopped"):
+        console.print(f"[bold red]STOPPED[/]: {verdict['stopped']['reason']}; the checks above cover the run until then")
+    elif verdict["ok"]:
         console.print("[bold green]PASS[/]")
     elif failed:
         console.print(f"[bold red]FAIL[/]: {len(failed)} check(s) failed")

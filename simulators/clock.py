@@ -11,6 +11,8 @@ import time
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from pydantic import BaseModel, Field
+
 from simulators.seed import DEFAULT_EPOCH
 
 
@@ -40,6 +42,13 @@ class WallClock:
 
     def now(self) -> datetime:
         return self.epoch + timedelta(seconds=self.seconds())
+
+
+class BusinessClock(BaseModel):
+    """What ``GET /clock`` tells a layer that schedules work by business time."""
+
+    now: datetime = Field(description="Business time now (UTC)")
+    time_scale: float = Field(description="Business seconds per wall second: how fast this clock runs")
 
 
 def to_wall_seconds(clock: Clock, simulated_seconds: float) -> float:

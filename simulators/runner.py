@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,16 @@ from simulators.sut import ReferenceProcess, check_reachable
 from simulators.world import World
 
 RUN_DIR = "run"  # inside the report directory: what `returns-harness reconcile` reads
+SILENCE_S = 20.0  # a layer that answered no delivery for this many wall seconds has stopped answering
+
+
+def _death(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name} (signal {-code})"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
 
 
 def webhook_secret(seed: int) -> str:
@@ -35,9 +46,12 @@ class RunOptions:
     scenario: Scenario
     report_dir: Path
     sut_url: str | None = None  # None: the embedded reference
+    sut_clock: str = "wall"  # the clock a --sut-url layer schedules by (the reference says its own)
     defects: tuple[str, ...] = ()
+    react_delay_s: float = 0.0  # the embedded reference waits this long before working on each event
     base_port: int | None = None  # None: ephemeral for the embedded reference, 8100 for a user's layer
     settle_limit_days: float = 30
+    silence_s: float = SILENCE_S  # no delivery answered for this long (wall): the layer stopped answering
     progress: Callable[[World], None] | None = None
     log: Callable[[str], None] = print
     secret: str = field(default="")
@@ -50,12 +64,14 @@ def run(options: RunOptions) -> dict[str, Any]:
     secret = options.secret or webhook_secret(scenario.seed)
     if options.sut_url:
         check_reachable(options.sut_url)
-        sut = {"kind": "external", "url": options.sut_url, "defects": []}
+        sut = {"kind": "external", "url": options.sut_url, "defects": [], "clock": options.sut_clock}
         reference = None
     else:
-        reference = ReferenceProcess(report_dir, secret, tuple(options.defects), f"sqlite:///{report_dir / 'reference.sqlite3'}")
+        reference = ReferenceProcess(report_dir, secret, tuple(options.defects), f"sqlite:///{report_dir / 'reference.sqlite3'}",
+                                     react_delay_s=options.react_delay_s)
         (report_dir / "reference.sqlite3").unlink(missing_ok=True)  # a fresh layer for a fresh world
-        sut = {"kind": "reference", "url": reference.url + "/webhooks", "defects": list(options.defects)}
+        sut = {"kind": "reference", "url": reference.url + "/webhooks", "defects": list(options.defects), "clock": "wall",
+               **({"react_delay_s": options.react_delay_s} if options.react_delay_s else {})}
     base_port = options.base_port if options.base_port is not None else (0 if reference else 8100)
     world = World(scenario, live=True)
     started = time.monotonic()
@@ -66,12 +82,24 @@ def run(options: RunOptions) -> dict[str, Any]:
         if reference is not None:
             reference.start()
             await asyncio.to_thread(reference.wait_healthy)
+            sut["clock"] = reference.health.get("clock", "wall")
         else:
             options.log(f"fakes up; their URLs and the webhook secret are in {report_dir / '.env.fakes'}")
 
+    def watch(world: World) -> str | None:
+        """Why the layer is gone, if it is: the embedded reference's exit, or silence."""
+        if reference is not None and reference.proc is not None and (code := reference.proc.poll()) is not None:
+            return (f"the integration layer (the embedded reference) died: {_death(code)}, "
+                    f"{time.monotonic() - started:.1f} s into the run; its log: {report_dir / 'reference.log'}")
+        deliverer = world.deliverer
+        if deliverer is not None and deliverer.silent_for() >= options.silence_s:
+            return (f"the integration layer at {sut['url']} stopped answering: {deliverer.unanswered} deliveries in a row got no "
+                    f"answer for {deliverer.silent_for():.0f} s ({deliverer.last_error})")
+        return None
+
     try:
         asyncio.run(world.run_live(webhook_url=sut["url"], secret=secret, base_port=base_port, on_started=on_started,
-                                   progress=options.progress, settle_limit_days=options.settle_limit_days))
+                                   progress=options.progress, watch=watch, settle_limit_days=options.settle_limit_days))
     finally:
         if reference is not None:
             reference.stop()

@@ -149,7 +149,8 @@ class FakeFleet:
 
     def env(self) -> dict[str, str]:
         """Where each fake is and how to authenticate: what an integration layer needs."""
-        env = {"RH_SEED": str(self.master.config.seed)}
+        # The business clock, for a layer that schedules by it (any fake's /clock: they share one).
+        env = {"RH_SEED": str(self.master.config.seed), "RH_CLOCK_URL": f"{self.fakes['erp'].url}/clock"}
         for name, fake in self.fakes.items():
             prefix = f"RH_{name.upper()}"
             env[f"{prefix}_URL"] = fake.url

@@ -72,8 +72,10 @@ class ReferenceProcess:
     secret: str
     defects: tuple[str, ...] = ()
     database: str | None = None
+    react_delay_s: float = 0.0
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    health: dict = field(default_factory=dict)  # its /healthz once up: defects, and the clock it schedules by
 
     @property
     def url(self) -> str:
@@ -91,6 +93,8 @@ class ReferenceProcess:
                 "--webhook-secret", self.secret, "--database", database]
         for name in self.defects:
             args += ["--defect", name]
+        if self.react_delay_s:
+            args += ["--react-delay", f"{self.react_delay_s:g}"]
         with open(self.workdir / "reference.log", "ab") as log:  # the child keeps its own copy
             self.proc = subprocess.Popen(args, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=log, env=dict(os.environ))
 
@@ -98,8 +102,11 @@ class ReferenceProcess:
         def healthy() -> bool:
             if self.proc.poll() is not None:
                 raise Unreachable(f"the reference exited with {self.proc.returncode}: {self.log()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                response = httpx.get(f"{self.url}/healthz", timeout=1)
+                if response.status_code == 200:
+                    self.health = response.json()
+                    return True
             return False
 
         try:

@@ -67,7 +67,7 @@ class World:
         self.stores = {name: app.state.system.store for name, app in self.apps.items()}
         self.trace = Trace(scenario.epoch, trace_sink)
         self.expectations: dict[str, Expectation] = {}
-        self.model = ReturnsModel(self.env, scenario, self.stores, self.trace, self._expect, self._finished, lean=self.lean)
+        self.model = ReturnsModel(self.env, scenario, self.stores, self.trace, self._expect, self._finished, lean=self.lean, live=live)
         self.events: Counter[str] = Counter()
         self.deliverer: Deliverer | None = None
         self.stand_in: InlineIntegration | None = None
@@ -79,6 +79,7 @@ class World:
         self._return_of_rma: dict[str, str] = {}
         self.peak_backlog = (0, 0.0)  # (returns waiting for inspection, when)
         self.timeline: list[dict] = []  # returns by stage, sampled over simulated time
+        self.stopped: dict | None = None  # why a live run was stopped before it ended (the layer died...)
         for store in (self.stores["returns_portal"], self.stores["carrier"], self.stores["wms"]):
             store.listeners.append(self._announced)
 
@@ -198,11 +199,15 @@ class World:
         base_port: int = 0,
         on_started: Callable[[FakeFleet], Awaitable[None]] | None = None,
         progress: Callable[[World], None] | None = None,
+        watch: Callable[[World], str | None] | None = None,
         settle_limit_days: float = SETTLE_LIMIT_DAYS,
         slice_s: float = 3600.0,
     ) -> None:
         """Serve the fakes, run the season in scaled real time, deliver every fact, then settle:
-        until every return ended and every delivery was answered or given up (or the limit)."""
+        until every return ended and every delivery was answered or given up (or the limit).
+
+        ``watch`` is asked after every slice whether the integration layer is still there; a
+        reason (it died, it stopped answering) stops the run at once, kept in :attr:`stopped`."""
         if self.driver is None:
             raise RuntimeError("this world was built for virtual mode: World(scenario, live=True)")
         fleet = FakeFleet(master=self.master, clock=self.clock, apps=self.apps, host=host, base_port=base_port)
@@ -222,6 +227,9 @@ class World:
                 await self.driver.run(until=min(limit, self.env.now + slice_s))
                 if progress:
                     progress(self)
+                if watch is not None and (reason := watch(self)) is not None:
+                    self.stopped = {"reason": reason, "at": self.clock.now().isoformat(), "day": round(self.env.now / DAY, 3)}
+                    break
                 if not self.healed and self.model.demand_done:
                     # The settle phase: faults heal, so "lost" and "not yet done" can be told apart.
                     self.api_faults_fired = heal_api_faults(self.apps)
@@ -245,4 +253,5 @@ class World:
             "faults_injected": dict(sorted(self.fault_plan.injected.items())),
             **({"api_faults_fired": self.api_faults_fired} if self.api_faults_fired else {}),
             **({"deliveries": self.deliverer.stats()} if self.deliverer else {}),
+            **({"stopped": self.stopped} if self.stopped else {}),
         }

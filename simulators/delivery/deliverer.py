@@ -122,6 +122,7 @@ class Attempt:
     delay_s: float  # simulated seconds waited before it (schedule, Retry-After or fault delay)
     ended_at_sim: float  # simulated seconds: when the answer (or its absence) was known
     sent_at_wall: float | None  # Unix seconds when sending started; None if not sent (endpoint disabled)
+    sent_at_sim: float | None  # simulated seconds when sending started: the layer's turn begins here
     status: int | None  # None: no answer
     latency_ms: float | None  # from the intended wall send time to the answer (open loop)
     round_trip_ms: float | None  # from the actual send start to the answer
@@ -205,6 +206,11 @@ class Deliverer:
         self._idle.set()
         self._tasks: set[asyncio.Task] = set()
         self._by_type: dict[str, _TypeStats] = {}
+        # Since when every attempt went unanswered (wall, monotonic), how many, and the last error:
+        # a layer that stopped answering, told apart from one that answers slowly or with errors.
+        self.unanswered_since: float | None = None
+        self.unanswered = 0
+        self.last_error: str | None = None
 
     # -- the world's side -------------------------------------------------------------------
 
@@ -269,10 +275,10 @@ class Deliverer:
         try:
             if delivery.url in self.disabled:
                 answer = Answer(None, None, "not sent: the endpoint was disabled by an earlier 410")
-                self._record(delivery, due, self.scheduler.now(), None, answer, None, None, Outcome.DISABLED)
+                self._record(delivery, due, self.scheduler.now(), (None, None), answer, None, None, Outcome.DISABLED)
                 return
             headers = self._headers(delivery)
-            sent_at_wall = time.time()
+            sent_at_wall, sent_at_sim = time.time(), self.scheduler.now()
             start = time.perf_counter()
             try:
                 async with asyncio.timeout(self.timeout_s):
@@ -283,15 +289,30 @@ class Deliverer:
                 answer = Answer(None, None, f"{type(exc).__name__}: {exc}")
             end = time.perf_counter()
             ended_sim = self.scheduler.now()
+            self._heard(answer)
             intended = min(delivery.intended_wall, start)
             corrected_us, uncorrected_us = (end - intended) * 1e6, (end - start) * 1e6
             if answer.status is not None:
                 self.latency.record_value(min(LATENCY_MAX_US, max(1, round(corrected_us))))
                 self.latency_uncorrected.record_value(min(LATENCY_MAX_US, max(1, round(uncorrected_us))))
             outcome = self._next(delivery, answer, ended_sim)
-            self._record(delivery, due, ended_sim, sent_at_wall, answer, corrected_us / 1000, uncorrected_us / 1000, outcome)
+            self._record(delivery, due, ended_sim, (sent_at_wall, sent_at_sim), answer, corrected_us / 1000, uncorrected_us / 1000, outcome)
         finally:
             self._done_one()
+
+    def _heard(self, answer: Answer) -> None:
+        if answer.status is not None:
+            self.unanswered_since, self.unanswered = None, 0
+            return
+        if self.unanswered_since is None:
+            self.unanswered_since = time.monotonic()
+        self.unanswered += 1
+        self.last_error = answer.error
+
+    def silent_for(self) -> float:
+        """Wall seconds since the layer last answered anything, counted from the first attempt it
+        left unanswered (0 while it answers)."""
+        return 0.0 if self.unanswered_since is None else time.monotonic() - self.unanswered_since
 
     def _next(self, delivery: _Delivery, answer: Answer, ended_sim: float) -> Outcome:
         """Decide what follows an answer, and schedule the next attempt if there is one."""
@@ -309,7 +330,8 @@ class Deliverer:
         self._schedule(delivery, ended_sim + delay, delay)
         return Outcome.RETRY
 
-    def _record(self, delivery: _Delivery, due: tuple[float, float], ended_sim: float, sent_at_wall: float | None, answer: Answer, latency_ms, round_trip_ms, outcome: Outcome) -> None:
+    def _record(self, delivery: _Delivery, due: tuple[float, float], ended_sim: float, sent: tuple[float | None, float | None],
+                answer: Answer, latency_ms, round_trip_ms, outcome: Outcome) -> None:
         event = delivery.event
         stats = self._by_type.setdefault(str(event.type), _TypeStats())
         stats.attempts += 1
@@ -327,7 +349,8 @@ class Deliverer:
             intended_at_sim=due[0],
             delay_s=due[1],
             ended_at_sim=ended_sim,
-            sent_at_wall=sent_at_wall,
+            sent_at_wall=sent[0],
+            sent_at_sim=sent[1],
             status=answer.status,
             latency_ms=latency_ms,
             round_trip_ms=round_trip_ms,

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from simulators.clock import Clock
+from simulators.clock import BusinessClock, Clock
 from simulators.fakekit.admin import admin_router
 from simulators.fakekit.auth import Credentials
 from simulators.fakekit.pipeline import EXEMPT_PREFIXES, CallContext, FakePipeline
@@ -106,6 +106,11 @@ def build_app(system: FakeSystem, *, title: str, description: str, routers: list
     @app.get("/healthz", tags=["admin"], summary="Liveness")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "system": system.name}
+
+    @app.get("/clock", tags=["clock"], response_model=BusinessClock,
+             summary="The business clock, for a layer that schedules work by it (nightly batches, cut-offs)")
+    async def clock() -> BusinessClock:
+        return BusinessClock(now=system.clock.now(), time_scale=system.clock.time_scale)
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem):

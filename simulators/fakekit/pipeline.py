@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from simulators.fakekit.routes import RouteTable
     from simulators.fakekit.system import FakeSystem
 
-EXEMPT_PREFIXES = ("/__admin", "/docs", "/redoc", "/openapi.json", "/healthz")
+EXEMPT_PREFIXES = ("/__admin", "/docs", "/redoc", "/openapi.json", "/healthz", "/clock")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

@@ -44,6 +44,10 @@ HOUR = 3600.0
 TERMINAL = frozenset({"closed", "rejected", "cancelled", "never-shipped", "returned-to-sender"})
 POLL_S = 15 * 60  # how often a waiting customer or parcel looks again (simulated)
 STALL_AFTER_S = 3 * DAY  # no progress for this long: the return is stalled at its stage
+# ... and, in live mode, for at least this many wall seconds: waiting on the layer is the layer's
+# time, which the compressed world must not cut short (a layer polling its inbox every few
+# seconds is correct; at 50,000x three business days are five wall seconds).
+STALL_AFTER_WALL_S = 15.0
 
 # Why customers return, by category (apparel is mostly fit; electronics mostly faults).
 REASONS: dict[Category, dict[ReturnReason, float]] = {
@@ -68,9 +72,10 @@ class ReturnsModel:
     def __init__(self, env: simpy.Environment, scenario: Scenario, stores: dict, trace: Trace,
                  on_expectation: Callable[[Expectation], None],
                  on_finished: Callable[[Expectation, str | None], None] = lambda exp, receipt_id: None,
-                 *, lean: bool = False) -> None:
+                 *, lean: bool = False, live: bool = False) -> None:
         """``on_expectation`` hears of each return when requested, ``on_finished`` when it ends
-        (with its receipt id, if any). A ``lean`` model forgets what an ended return needed."""
+        (with its receipt id, if any). A ``lean`` model forgets what an ended return needed; a
+        ``live`` one waits on the layer for STALL_AFTER_WALL_S at least."""
         self.env = env
         self.scenario = scenario
         self.portal, self.carrier, self.wms = stores["returns_portal"], stores["carrier"], stores["wms"]
@@ -101,6 +106,7 @@ class ReturnsModel:
         self.stages: Counter[str] = Counter()  # where each return stands now
         self.requested = 0
         self.demand_done = False
+        self.stall_after_s = max(STALL_AFTER_S, STALL_AFTER_WALL_S * scenario.time_scale) if live else STALL_AFTER_S
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -125,7 +131,7 @@ class ReturnsModel:
 
     def _wait_for(self, ready: Callable[[], bool], give_up: Callable[[], bool] = lambda: False) -> Generator:
         """Look again every POLL_S until ready; False when stalled (or when give_up says so)."""
-        deadline = self.env.now + STALL_AFTER_S
+        deadline = self.env.now + self.stall_after_s
         while not ready():
             if give_up() or self.env.now >= deadline:
                 return False

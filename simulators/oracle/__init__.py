@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from simulators.oracle import observed, tables
-from simulators.oracle.checks import CHECKS, Check, Result
+from simulators.oracle.checks import CHECKS, CLOCKS, Check, Result
 from simulators.oracle.record import RunRecord
 
 SCHEMA = "returns-harness/verdict/1"
@@ -24,17 +24,38 @@ __all__ = ["CHECKS", "SCHEMA", "RunRecord", "query", "reconcile", "save"]
 
 
 def _run(check: Check, con: duckdb.DuckDBPyConnection, scenario: dict[str, Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": check.name, "kind": check.kind, "title": check.title, "meaning": check.meaning, "error": None}
+    entry: dict[str, Any] = {"name": check.name, "kind": check.kind, "title": check.title, "meaning": check.meaning, "error": None,
+                             "reason": None}
     try:
         result = check.run(con, scenario)
     except Exception:  # noqa: BLE001 (a broken checker is reported, the others still run)
         result = Result(None)
         entry["error"] = traceback.format_exc()
+        entry["reason"] = "the checker itself failed (a bug of the harness): see its error"
     # Counts are complete; the violations listed (with evidence) stop at checks.LISTED.
     entry.update(valid=result.valid, counts=dict(result.counts), violations=result.violations, violations_found=result.found)
+    if result.valid is None and entry["reason"] is None:
+        entry["reason"] = check.idle
     if check.kind == "sla":
         entry["sla"] = result.sla
     return entry
+
+
+def _cut_short(checks: list[dict[str, Any]], stopped: dict[str, Any]) -> None:
+    """A run stopped early (the layer died or went silent) cannot tell "lost" from "not yet":
+    a check that failed on nothing else cannot decide. Duplicates and wrong amounts still stand."""
+    for c in checks:
+        kinds = {k for k, n in c["counts"].items() if n and k not in ("ok", "excused", "samples", "over", "missing")}
+        if c["valid"] is False and (kinds <= {"lost"} or c["kind"] == "sla"):
+            c["valid"] = None
+            c["reason"] = f"undecidable: the run was stopped at {stopped['at']} ({stopped['reason']})"
+
+
+def time_semantics(scenario: dict[str, Any], clock: str) -> dict[str, Any]:
+    """How this run was timed, for the verdict and its reports: the clock the SLAs used and why."""
+    scale = scenario["time_scale"]
+    return {"clock": clock, "time_scale": scale, "sentence": CLOCKS[clock],
+            "one_wall_second": f"{scale / 3600:g} business hours"}
 
 
 def save(run: RunRecord, directory: Path) -> Path:
@@ -60,9 +81,12 @@ def reconcile(run: RunRecord | Path, *, sut: dict[str, Any] | None = None, wall_
         con, small = tables.from_record(run), {name: getattr(run, name) for name in tables.SMALL}
     else:
         con, small = tables.open_saved(Path(run))
+    scenario, summary = small["scenario"], small["summary"]
+    sut = sut or summary.get("sut") or {"kind": "external", "url": None, "defects": []}
+    clock = sut.get("clock", "wall")
     try:
         observed.index(con)
-        checks = [_run(check, con, small["scenario"]) for check in CHECKS]
+        checks = [_run(check, con, {**scenario, "sut_clock": clock}) for check in CHECKS]
         # The evidence of every listed violation, read once for all checks.
         found = observed.evidence(con, {v["return_id"] for c in checks for v in c["violations"]})
     finally:
@@ -71,14 +95,18 @@ def reconcile(run: RunRecord | Path, *, sut: dict[str, Any] | None = None, wall_
         for v in c["violations"]:
             documents = v.pop("documents")
             v["evidence"] = {**found[v["return_id"]], "documents": documents}
-    scenario, summary = small["scenario"], small["summary"]
+    stopped = summary.get("stopped")
+    if stopped:
+        _cut_short(checks, stopped)
     return {
         "schema": SCHEMA,
         # Nothing failed, and something was verified: a run with no returns proves nothing.
-        "ok": all(c["valid"] is not False for c in checks) and any(c["valid"] is True for c in checks),
+        "ok": not stopped and all(c["valid"] is not False for c in checks) and any(c["valid"] is True for c in checks),
+        **({"stopped": stopped} if stopped else {}),
         "scenario": {"name": scenario["name"], "seed": scenario["seed"], "time_scale": scenario["time_scale"],
                      "days": scenario["volumes"]["days"]},
-        "sut": sut or summary.get("sut") or {"kind": "external", "url": None, "defects": []},
+        "sut": sut,
+        "time": time_semantics(scenario, clock),
         "wall_seconds": wall_seconds,
         "checks": checks,
         "summary": summary,

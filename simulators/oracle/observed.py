@@ -48,6 +48,7 @@ CREATE TEMP TABLE document_stats AS
         count(*) FILTER (kind = 'asn') AS asns,
         arg_min(created_at, n) FILTER (kind = 'asn') AS asn_at,
         count(*) FILTER (kind = 'label') AS labels,
+        min(created_at) FILTER (kind = 'label') AS label_at,
         count(*) FILTER (kind = 'receipt') AS receipts,
         min(created_at) FILTER (kind = 'receipt') AS receipt_at,
         min(created_at) FILTER (kind = 'inspection') AS inspection_at
@@ -56,6 +57,7 @@ CREATE TEMP TABLE document_stats AS
 CREATE TEMP TABLE history_stats AS
     SELECT return_id, count(*) AS changes, count(*) FILTER (regression) AS regressions,
         arg_min("at", n) FILTER (to_status = 'closed') AS closed_at,
+        arg_min("at", n) FILTER (to_status = 'approved') AS approved_at,
         string_agg(coalesce(from_status, 'None') || ' -> ' || to_status, ', ' ORDER BY n) FILTER (regression) AS moves_back
     FROM history GROUP BY return_id;
 
@@ -74,20 +76,33 @@ CREATE TEMP TABLE excused AS
           HAVING bool_or(kind IN {_in(BAD_DELIVERY)}) AND NOT bool_or(kind IN {_in(CLEAN_COPY)}))
     GROUP BY return_id;
 
+-- When the layer was first offered each fact a receiver could accept (not malformed, forged or
+-- skewed), and when that attempt was due: the layer's turn begins at the first, and the harness's
+-- own lateness is the gap (see the SLAs in checks).
+CREATE TEMP TABLE offers AS
+    SELECT correlation_id AS return_id,
+        min(sent_at) FILTER (event_type = 'return.created') AS request_offered_at,
+        arg_min(intended_at, sent_at) FILTER (event_type = 'return.created') AS request_due_at,
+        min(sent_at) FILTER (event_type = 'inspection.completed') AS inspection_offered_at,
+        arg_min(intended_at, sent_at) FILTER (event_type = 'inspection.completed') AS inspection_due_at
+    FROM deliveries WHERE sent_at IS NOT NULL AND coalesce(fault, '') NOT IN {_in(BAD_DELIVERY)} GROUP BY ALL;
+
 CREATE TEMP TABLE per_return AS
     SELECT e.*,
         coalesce(r.rmas, 0) AS rmas, r.rma_at,
         coalesce(d.memos, 0) AS memos, d.memo_amount, d.memo_at, coalesce(d.adjustments, 0) AS adjustments,
         coalesce(d.replacements, 0) AS replacements, coalesce(d.asns, 0) AS asns, d.asn_at, coalesce(d.labels, 0) AS labels,
-        coalesce(d.receipts, 0) AS receipts, d.receipt_at, d.inspection_at,
-        coalesce(h.changes, 0) AS changes, coalesce(h.regressions, 0) AS regressions, h.moves_back,
+        coalesce(d.receipts, 0) AS receipts, d.receipt_at, d.inspection_at, d.label_at,
+        coalesce(h.changes, 0) AS changes, coalesce(h.regressions, 0) AS regressions, h.moves_back, h.approved_at, h.closed_at,
+        o.request_offered_at, o.request_due_at, o.inspection_offered_at, o.inspection_due_at,
         p.status, p.requested_at,
         coalesce(x.created_bad, false) AS created_excused, x.return_id IS NOT NULL AS any_excused,
         -- The warehouse inspected it and the layer could know (the receipt and inspection did not
         -- only ever arrive malformed or forged): the inspection's writes are owed.
         e.inspected_units > 0 AND NOT coalesce(x.goods_bad, false) AS owed_goods
     FROM expected e LEFT JOIN rma_stats r USING (return_id) LEFT JOIN document_stats d USING (return_id)
-        LEFT JOIN history_stats h USING (return_id) LEFT JOIN portal p USING (return_id) LEFT JOIN excused x USING (return_id);
+        LEFT JOIN history_stats h USING (return_id) LEFT JOIN portal p USING (return_id) LEFT JOIN excused x USING (return_id)
+        LEFT JOIN offers o USING (return_id);
 """
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,11 @@ SCHEMA: dict[str, dict[str, str]] = {
                 "status": "INTEGER", "duration_ms": "DOUBLE", "principal": "VARCHAR", "correlation_id": "VARCHAR",
                 "idempotency_key": "VARCHAR", "fault": "VARCHAR", "replayed": "BOOLEAN", "lost": "BOOLEAN", "retry_after_s": "DOUBLE"},
     "faults": {"n": "BIGINT", "kind": "VARCHAR", "event_id": "VARCHAR", "event_type": "VARCHAR", "correlation_id": "VARCHAR"},
+    # intended_at: when the attempt was due (business); sent_at (business) and sent_wall (Unix
+    # seconds): when it went out, the start of the layer's turn (the gap is the harness's lag).
     "deliveries": {"n": "BIGINT", "correlation_id": "VARCHAR", "event_id": "VARCHAR", "event_type": "VARCHAR", "attempt": "INTEGER",
-                   "status": "INTEGER", "fault": "VARCHAR", "latency_ms": "DOUBLE", "round_trip_ms": "DOUBLE"},
+                   "status": "INTEGER", "fault": "VARCHAR", "latency_ms": "DOUBLE", "round_trip_ms": "DOUBLE",
+                   "intended_at": "TIMESTAMP", "sent_at": "TIMESTAMP", "sent_wall": "DOUBLE"},
 }
 
 # (system, collection, kind) of the documents table; the key column names the RMA.
@@ -90,6 +94,17 @@ def _documents(state: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 yield row
 
 
+def _deliveries(record: RunRecord) -> Iterator[dict[str, Any]]:
+    epoch = datetime.fromisoformat(record.scenario["epoch"]).astimezone(UTC).replace(tzinfo=None) if record.scenario.get("epoch") else None
+
+    def business(seconds: float | None) -> datetime | None:
+        return epoch + timedelta(seconds=seconds) if seconds is not None and epoch is not None else None
+
+    for attempt in record.deliveries:
+        yield {**attempt, "intended_at": business(attempt.get("intended_at_sim")), "sent_at": business(attempt.get("sent_at_sim")),
+               "sent_wall": attempt.get("sent_at_wall")}
+
+
 def rows(record: RunRecord) -> dict[str, Iterator[dict[str, Any]]]:
     """Each table's rows, drawn from the record."""
     portal = record.state.get("returns_portal", {})
@@ -106,7 +121,7 @@ def rows(record: RunRecord) -> dict[str, Iterator[dict[str, Any]]]:
         "documents": _documents(record.state),
         "journal": ({"system": system, **entry} for system, entries in record.journals.items() for entry in entries),
         "faults": iter(record.faults),
-        "deliveries": iter(record.deliveries),
+        "deliveries": _deliveries(record),
     }
 
 

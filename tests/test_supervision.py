@@ -1,0 +1,100 @@
+"""The harness supervises the layer: one that dies or stops answering ends the run with exit 3
+and a message saying so, never a list of returns "lost" by the business."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import orjson
+import yaml
+
+from simulators.runner import RunOptions, run
+from simulators.scenario import Scenario
+from simulators.sut import wait_until
+from tests.test_oracle import TINY
+
+
+def _reference_of(pid: int) -> tuple[int, int] | None:
+    """(pid, port) of the embedded reference started by the harness process ``pid``."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if b"reference_middleware" in args:
+                return int(child), int(args[args.index(b"--port") + 1])
+    return None
+
+
+def _has_events(pid: int) -> bool:
+    """The reference has heard of the tenth return: the season is under way."""
+    found = _reference_of(pid)
+    if found is None:
+        return False
+    try:
+        return httpx.get(f"http://127.0.0.1:{found[1]}/returns/RET-000010", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def no_lost(verdict: dict) -> bool:
+    return not any(c["valid"] is False and c["counts"].get("lost") for c in verdict["checks"])
+
+
+def test_a_killed_reference_ends_the_run_with_exit_3_naming_the_death(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    harness = subprocess.Popen([sys.executable, "-m", "simulators.cli", "run", "tiny.yaml", "--report-dir", "out"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"})
+    try:
+        wait_until(lambda: _has_events(harness.pid), 60, what="the reference's first event")
+        os.kill(_reference_of(harness.pid)[0], signal.SIGKILL)
+        out, _ = harness.communicate(timeout=120)
+    finally:
+        harness.kill()
+    assert harness.returncode == 3, out
+    assert "died: killed by SIGKILL (signal 9)" in out and "STOPPED" in out
+    verdict = orjson.loads((tmp_path / "out" / "verdict.json").read_bytes())
+    assert "killed by SIGKILL" in verdict["stopped"]["reason"] and not verdict["ok"]
+    assert no_lost(verdict)  # what it had not done yet is undecidable, not lost
+    undecided = [c for c in verdict["checks"] if c["valid"] is None and (c["reason"] or "").startswith("undecidable")]
+    assert all("killed by SIGKILL" in c["reason"] for c in undecided)
+
+
+class _Acknowledger(BaseHTTPRequestHandler):
+    """A layer that acknowledges every webhook and does nothing, until it is shut down."""
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.server.received += 1
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_external_layer_that_stops_answering_is_reported_with_when(tmp_path):
+    layer = ThreadingHTTPServer(("127.0.0.1", 0), _Acknowledger)
+    layer.received = 0
+    threading.Thread(target=layer.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{layer.server_address[1]}/webhooks"
+
+    def going_away():  # after a few events it goes away, as a crashed layer does
+        wait_until(lambda: layer.received >= 5, 60, what="five deliveries")
+        layer.shutdown()
+        layer.server_close()
+
+    stopper = threading.Thread(target=going_away, daemon=True)
+    stopper.start()
+    verdict = run(RunOptions(scenario=Scenario.model_validate(TINY), report_dir=tmp_path / "out", sut_url=url, base_port=0,
+                             silence_s=3, log=lambda _: None))
+    stopper.join(5)
+    assert "stopped answering" in verdict["stopped"]["reason"] and url in verdict["stopped"]["reason"]
+    assert "cannot connect" in verdict["stopped"]["reason"] and not verdict["ok"]
+    assert no_lost(verdict)
