@@ -39,6 +39,7 @@ class RealtimeDriver:
         self.epoch = epoch  # with now() and call_at(): the Scheduler that delivery needs
         self._wake = asyncio.Event()
         self._origin: tuple[float, float] | None = None  # (wall, simulated) when run() started
+        self.on_late = lambda seconds: None  # told how late (wall seconds) each event was carried out
 
     def now(self) -> float:
         """Simulated time as the wall clock has it: between events it runs on, unlike env.now."""
@@ -67,6 +68,7 @@ class RealtimeDriver:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
                 continue
+            self.on_late(-wait)
             if self.env.peek() <= until:
                 self.env.step()
             else:

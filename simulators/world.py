@@ -23,11 +23,12 @@ from simulators.delivery import Deliverer, Event, HttpTransport
 from simulators.faults import FaultPlan, heal_api_faults, install_api_faults
 from simulators.model.demand import DAY
 from simulators.model.expected import Expectation
-from simulators.model.lifecycle import TERMINAL, ReturnsModel, ended
+from simulators.model.lifecycle import STALL_AFTER_WALL_S, TERMINAL, ReturnsModel, ended
 from simulators.model.standin import InlineIntegration
 from simulators.model.trace import Trace
 from simulators.scenario import Scenario
 from simulators.seed import MasterData, SeedConfig, generate
+from simulators.selfwatch import SelfWatch
 from simulators.serving import FakeFleet, create_apps
 from simulators.simtime import LiveClock, RealtimeDriver, SimClock
 
@@ -52,10 +53,13 @@ def _fewer_collections():
 
 class World:
     def __init__(self, scenario: Scenario, *, live: bool = False, trace_sink: IO[bytes] | None = None,
-                 lean: bool | None = None, keep_expectations: bool | None = None) -> None:
+                 lean: bool | None = None, keep_expectations: bool | None = None,
+                 stall_after_wall_s: float = STALL_AFTER_WALL_S) -> None:
         """``lean`` (default: in virtual mode) has the fakes forget an ended return's documents
         and keeps no fault log; ``keep_expectations`` (default: in live mode, for the oracle)
-        keeps every expectation in :attr:`expectations` besides tracing it."""
+        keeps every expectation in :attr:`expectations` besides tracing it. A live return waits on
+        the layer ``stall_after_wall_s`` at least before it is stalled (a test double that
+        answers at once can say 0)."""
         self.scenario = scenario
         self.lean = not live if lean is None else lean
         self.keep_expectations = live if keep_expectations is None else keep_expectations
@@ -67,7 +71,8 @@ class World:
         self.stores = {name: app.state.system.store for name, app in self.apps.items()}
         self.trace = Trace(scenario.epoch, trace_sink)
         self.expectations: dict[str, Expectation] = {}
-        self.model = ReturnsModel(self.env, scenario, self.stores, self.trace, self._expect, self._finished, lean=self.lean, live=live)
+        self.model = ReturnsModel(self.env, scenario, self.stores, self.trace, self._expect, self._finished, lean=self.lean,
+                                  stall_after_wall_s=stall_after_wall_s if live else 0.0)
         self.events: Counter[str] = Counter()
         self.deliverer: Deliverer | None = None
         self.stand_in: InlineIntegration | None = None
@@ -80,6 +85,7 @@ class World:
         self.peak_backlog = (0, 0.0)  # (returns waiting for inspection, when)
         self.timeline: list[dict] = []  # returns by stage, sampled over simulated time
         self.stopped: dict | None = None  # why a live run was stopped before it ended (the layer died...)
+        self.selfwatch: SelfWatch | None = None  # how late the harness itself ran (live mode)
         for store in (self.stores["returns_portal"], self.stores["carrier"], self.stores["wms"]):
             store.listeners.append(self._announced)
 
@@ -216,9 +222,12 @@ class World:
         transport = HttpTransport()
         self.deliverer = Deliverer(self.driver, transport, url_for=webhook_url, secret=secret,
                                    schedule=self.scenario.delivery.schedule, timeout_s=self.scenario.delivery.timeout_s)
+        self.selfwatch = SelfWatch()
+        self.driver.on_late = self.selfwatch.late
         try:
             if on_started is not None:
                 await on_started(fleet)
+            self.selfwatch.start()
             install_api_faults(self.scenario, self.apps)
             self.model.start()
             self.env.process(self._monitor())
@@ -238,6 +247,7 @@ class World:
                     break
             self.flush_expectations()
         finally:
+            await self.selfwatch.stop()
             await fleet.stop()
             await transport.aclose()
 
@@ -254,4 +264,5 @@ class World:
             **({"api_faults_fired": self.api_faults_fired} if self.api_faults_fired else {}),
             **({"deliveries": self.deliverer.stats()} if self.deliverer else {}),
             **({"stopped": self.stopped} if self.stopped else {}),
+            **({"harness": self.selfwatch.summary()} if self.selfwatch else {}),
         }

@@ -87,7 +87,7 @@ def test_live_faults_reach_the_integration_layer_and_api_faults_heal():
             "events": {"duplicate_rate": 0.2, "malformed_rate": 0.1, "forged_rate": 0.1, "rotation_rate": 0.2},
             "api": [{"system": "carrier", "kind": "error", "method": "POST", "path": "/labels", "status": 503, "first_n": 2}],
         },
-    }), live=True)
+    }), live=True, stall_after_wall_s=0)  # the double answers at once
     run_live(world, double)
     injected = world.fault_plan.injected
     assert injected["duplicate"] and injected["malformed"] and injected["forged"]

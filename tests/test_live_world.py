@@ -22,7 +22,7 @@ SCENARIO = {
 @pytest.fixture(scope="module")
 def live_run():
     double = IntegrationDouble()
-    world = World(Scenario.model_validate(SCENARIO), live=True)
+    world = World(Scenario.model_validate(SCENARIO), live=True, stall_after_wall_s=0)  # the double answers at once
     run_live(world, double)
     return world, double
 

@@ -191,7 +191,7 @@ def test_an_expired_token_is_fetched_again_once_for_everyone_and_the_work_goes_o
 
 def test_status_metrics_and_health_answer(run):
     script = run()
-    assert script.http.get(f"{script.ref.url}/healthz").json() == {"status": "ok", "defects": []}
+    assert script.http.get(f"{script.ref.url}/healthz").json() == {"status": "ok", "defects": [], "clock": "wall"}
     assert script.http.get(f"{script.ref.url}/returns/RET-999999").status_code == 404
     text = script.http.get(f"{script.ref.url}/metrics").text
     for name in ("reference_jobs_pending", "reference_inbox_lag_seconds", "reference_dead_letters", "reference_retries"):

@@ -102,7 +102,8 @@ UNITS = {"ms": 0.001, "millisecond": 0.001, "second": 1, "minute": 60, "hour": 3
 
 def duration(amount: str | float, unit: str) -> float:
     """(2, 'hours') -> 7200.0 seconds."""
-    key = _plural(unit.strip().lower())
+    key = unit.strip().lower()
+    key = key if key in UNITS else _plural(key)  # "ms" is not the plural of "m"
     if key not in UNITS:
         raise bad_value(f"unknown unit {unit!r}; expected ms, seconds, minutes, hours or days")
     value = number(amount, "duration")

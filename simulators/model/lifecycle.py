@@ -72,10 +72,10 @@ class ReturnsModel:
     def __init__(self, env: simpy.Environment, scenario: Scenario, stores: dict, trace: Trace,
                  on_expectation: Callable[[Expectation], None],
                  on_finished: Callable[[Expectation, str | None], None] = lambda exp, receipt_id: None,
-                 *, lean: bool = False, live: bool = False) -> None:
+                 *, lean: bool = False, stall_after_wall_s: float = 0.0) -> None:
         """``on_expectation`` hears of each return when requested, ``on_finished`` when it ends
-        (with its receipt id, if any). A ``lean`` model forgets what an ended return needed; a
-        ``live`` one waits on the layer for STALL_AFTER_WALL_S at least."""
+        (with its receipt id, if any). A ``lean`` model forgets what an ended return needed. A
+        live one waits on the layer for ``stall_after_wall_s`` at least (STALL_AFTER_WALL_S)."""
         self.env = env
         self.scenario = scenario
         self.portal, self.carrier, self.wms = stores["returns_portal"], stores["carrier"], stores["wms"]
@@ -106,7 +106,7 @@ class ReturnsModel:
         self.stages: Counter[str] = Counter()  # where each return stands now
         self.requested = 0
         self.demand_done = False
-        self.stall_after_s = max(STALL_AFTER_S, STALL_AFTER_WALL_S * scenario.time_scale) if live else STALL_AFTER_S
+        self.stall_after_s = max(STALL_AFTER_S, stall_after_wall_s * scenario.time_scale)
 
     # --- helpers ---------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import duckdb
 from simulators.oracle import observed, tables
 from simulators.oracle.checks import CHECKS, CLOCKS, Check, Result
 from simulators.oracle.record import RunRecord
+from simulators.selfwatch import advice, distortion, is_behind
 
 SCHEMA = "returns-harness/verdict/1"
 
@@ -49,6 +50,35 @@ def _cut_short(checks: list[dict[str, Any]], stopped: dict[str, Any]) -> None:
         if c["valid"] is False and (kinds <= {"lost"} or c["kind"] == "sla"):
             c["valid"] = None
             c["reason"] = f"undecidable: the run was stopped at {stopped['at']} ({stopped['reason']})"
+
+
+def _with_acks(con: duckdb.DuckDBPyConnection, harness: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The harness's lateness per wall second, with the slowest acknowledgement of that second."""
+    if not harness:
+        return harness
+    acks = dict(con.execute("SELECT floor(sent_wall - ?)::INTEGER AS t, max(latency_ms) FROM deliveries "
+                            "WHERE sent_wall IS NOT NULL AND latency_ms IS NOT NULL GROUP BY t", [harness["started_wall"]]).fetchall())
+    seconds = sorted({int(r[0]) for r in harness["series"]} | set(acks))
+    lags = {int(r[0]): r[1:] for r in harness["series"]}
+    series = [[t, *lags.get(t, [0.0, 0.0]), round(acks[t], 1) if t in acks else None] for t in seconds]
+    return {**harness, "series": series}
+
+
+def _behind(checks: list[dict[str, Any]], harness: dict[str, Any] | None, clock: str, time_scale: float) -> bool:
+    """A timing FAIL the harness's own lateness could explain is UNKNOWN (True if there was one):
+    a FAIL must be the layer's doing, never a busy machine's."""
+    distorted = False
+    for c in checks:
+        sla = c.get("sla")
+        if c["valid"] is not False or not sla or sla["observed"] is None:
+            continue
+        bound = distortion(harness, sla, sla.get("clock", clock), time_scale)
+        if sla["observed"] - sla["threshold"] <= bound:
+            c["valid"] = None
+            c["reason"] = (f"undecidable: p{sla['percentile']:g} {sla['observed']:g} {sla['unit']} is over the limit by no more than the "
+                           f"harness's own lateness could add ({bound:.3g} {sla['unit']}); {advice(harness)}")
+            distorted = True
+    return distorted
 
 
 def time_semantics(scenario: dict[str, Any], clock: str) -> dict[str, Any]:
@@ -89,6 +119,7 @@ def reconcile(run: RunRecord | Path, *, sut: dict[str, Any] | None = None, wall_
         checks = [_run(check, con, {**scenario, "sut_clock": clock}) for check in CHECKS]
         # The evidence of every listed violation, read once for all checks.
         found = observed.evidence(con, {v["return_id"] for c in checks for v in c["violations"]})
+        harness = _with_acks(con, summary.get("harness"))
     finally:
         con.close()
     for c in checks:
@@ -98,11 +129,13 @@ def reconcile(run: RunRecord | Path, *, sut: dict[str, Any] | None = None, wall_
     stopped = summary.get("stopped")
     if stopped:
         _cut_short(checks, stopped)
+    distorted = _behind(checks, harness, clock, scenario["time_scale"])
     return {
         "schema": SCHEMA,
         # Nothing failed, and something was verified: a run with no returns proves nothing.
         "ok": not stopped and all(c["valid"] is not False for c in checks) and any(c["valid"] is True for c in checks),
         **({"stopped": stopped} if stopped else {}),
+        **({"harness": {**harness, "behind": distorted or is_behind(harness), "advice": advice(harness)}} if harness else {}),
         "scenario": {"name": scenario["name"], "seed": scenario["seed"], "time_scale": scenario["time_scale"],
                      "days": scenario["volumes"]["days"]},
         "sut": sut,

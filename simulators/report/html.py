@@ -112,10 +112,18 @@ def _banner(verdict: dict, checks: list[dict]) -> str:
         run.append(f"started {esc(verdict['started_at'])}")
     if verdict.get("wall_seconds") is not None:
         run.append(f"{_num(verdict['wall_seconds'])} s wall time")
-    word = "PASS" if ok else "FAIL"
+    stopped, harness, time = verdict.get("stopped"), verdict.get("harness") or {}, verdict.get("time") or {}
+    word = "STOPPED" if stopped else "PASS" if ok else "FAIL"
+    warnings = []
+    if stopped:
+        warnings.append(f"<div><b>Stopped at {esc(stopped.get('at', '?'))}</b>: {esc(stopped.get('reason', ''))}</div>")
+    if harness.get("behind"):
+        warnings.append(f"<div><b>Harness behind</b>: {esc(harness.get('advice', ''))}</div>")
+    clock = (f"<div>Clock: <b>{esc(time.get('clock', '?'))}</b> — {esc(time.get('sentence', ''))}; one wall second is "
+             f"{esc(time.get('one_wall_second', '?'))}</div>") if time else ""
     return (f'<section class="banner {"pass" if ok else "fail"}" id="verdict"><div class="word">{word}</div>'
-            f'<div class="facts"><div>Verdict: <b>{word}</b> — {len(checks)} checks: {", ".join(tally)}</div>'
-            f'<div>Scenario: {" · ".join(scen)}</div>'
+            f'<div class="facts">{"".join(warnings)}<div>Verdict: <b>{word}</b> — {len(checks)} checks: {", ".join(tally)}</div>'
+            f'<div>Scenario: {" · ".join(scen)}</div>{clock}'
             f'<div>System under test: <b>{esc(sut.get("kind", "?"))}</b> <span class="mono">{esc(sut.get("url", ""))}</span>'
             f" · defects: {defect_html}</div>"
             f'<div class="small">{" · ".join(run)}</div></div></section>')
@@ -182,6 +190,26 @@ def _sla_section(checks: list[dict]) -> str:
     if not parts:
         return ""
     return "<h2>SLA latency distributions</h2>" + "".join(parts)
+
+
+def _lag_section(verdict: dict) -> str:
+    """Acknowledgement latency beside the harness's own lateness, over the run's wall time: a
+    layer falling behind shows as a rising ack line, a harness falling behind as rising lag lines."""
+    harness = verdict.get("harness") if isinstance(verdict.get("harness"), dict) else {}
+    rows = [r for r in harness.get("series") or [] if isinstance(r, list) and len(r) >= 3]
+    if not rows:
+        return ""
+    columns = [("webhook acknowledgement, slowest (ms)", "#4c8bf5", 3), ("harness event-loop stall (ms)", "#e5534b", 1),
+               ("harness world lateness (ms)", "#fbc02d", 2)]
+    series = [(name, color, [(r[0], r[i]) for r in rows if len(r) > i and isinstance(r[i], int | float)]) for name, color, i in columns]
+    legend = "".join(f'<span><i style="background:{color}"></i>{esc(name)}</span>' for name, color, _ in columns)
+    stall, late = harness.get("loop_stall_ms") or {}, harness.get("world_late_ms") or {}
+    return ("<h2>Latency over the run (wall time)</h2>"
+            f'<p class="small muted">Per wall second. The harness\'s event loop stalled p99 {_num(stall.get("p99"))} ms, '
+            f'max {_num(stall.get("max"))} ms; its world ran late p99 {_num(late.get("p99"))} ms, max {_num(late.get("max"))} ms. '
+            "A FAIL that the harness's own lateness could explain is reported UNKNOWN.</p>"
+            + svg.lines(series, xlabel="wall seconds into the run", ylabel="ms", title="Latency over the run")
+            + f'<div class="legend small">{legend}</div>')
 
 
 def _timeline_section(verdict: dict) -> str:
@@ -322,6 +350,7 @@ def render_html(verdict: dict, *, max_violations: int = MAX_VIOLATIONS) -> str:
         "<h2>Checks</h2>", _checks_table(checks),
         _sla_section(checks),
         _timeline_section(verdict),
+        _lag_section(verdict),
         _faults_section(summary),
         _violations_section(checks, max_violations),
         _summary_section(summary),

@@ -237,3 +237,37 @@ def stacked_areas(points: list[tuple[float, dict[str, int]]], stages: list[str],
                f'<text class="axis-label" x="14" y="{_f(TOP + plot_h / 2)}" text-anchor="middle" '
                f'transform="rotate(-90 14 {_f(TOP + plot_h / 2)})">returns</text></svg>')
     return "".join(out)
+
+
+def lines(series: list[tuple[str, str, list[tuple[float, float]]]], *, xlabel: str, ylabel: str, title: str) -> str:
+    """Line charts sharing axes: ``series`` is (name, colour, [(x, y), ...]) each; empty ones are skipped."""
+    drawn = [(name, color, _thin(sorted(points), MAX_POINTS)) for name, color, points in series if points]
+    xs = [x for _, _, pts in drawn for x, _ in pts]
+    ys = [y for _, _, pts in drawn for _, y in pts]
+    x0, x1 = min(xs), max(xs)
+    if x1 <= x0:
+        x1 = x0 + 1
+    yticks = nice_ticks(0, max(max(ys), 1e-9), 5)
+    ytop = max(max(ys), yticks[-1])
+    plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
+
+    def sx(v: float) -> float:
+        return LEFT + (v - x0) / (x1 - x0) * plot_w
+
+    def sy(v: float) -> float:
+        return TOP + plot_h - v / ytop * plot_h
+
+    out = [f'<svg class="plot" viewBox="0 0 {W} {H}" width="{W}" role="img" xmlns="http://www.w3.org/2000/svg"><title>{esc(title)}</title>']
+    for t in yticks:
+        out.append(f'<line class="grid" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{_f(sy(t))}" y2="{_f(sy(t))}"/>'
+                   f'<text class="tick" x="{LEFT - 6}" y="{_f(sy(t) + 4)}" text-anchor="end">{esc(format_number(t))}</text>')
+    for t in nice_ticks(x0, x1, 8):
+        out.append(f'<text class="tick" x="{_f(sx(t))}" y="{H - BOTTOM + 16}" text-anchor="middle">{esc(format_number(t))}</text>')
+    for name, color, pts in drawn:
+        path = " ".join(f"{_f(sx(x))},{_f(sy(y))}" for x, y in pts)
+        out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{path}"><title>{esc(name)}</title></polyline>')
+    out.append(f'<line class="axis" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{_f(sy(0))}" y2="{_f(sy(0))}"/>'
+               f'<text class="axis-label" x="{_f(LEFT + plot_w / 2)}" y="{H - 6}" text-anchor="middle">{esc(xlabel)}</text>'
+               f'<text class="axis-label" x="14" y="{_f(TOP + plot_h / 2)}" text-anchor="middle" '
+               f'transform="rotate(-90 14 {_f(TOP + plot_h / 2)})">{esc(ylabel)}</text></svg>')
+    return "".join(out)

@@ -26,7 +26,8 @@ def format_number(value: object) -> str:
     if not math.isfinite(value):
         return str(value)
     digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2 if abs(value) >= 0.1 else 4
-    return f"{value:,.{digits}f}".rstrip("0").rstrip(".")
+    text = f"{value:,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text  # 179.6 is "180", never "18"
 
 
 def with_unit(value: object, unit: object) -> str:
@@ -42,8 +43,9 @@ def sla_summary(check: dict) -> str:
     head = f"p{format_number(sla.get('percentile'))} {sla.get('metric') or check.get('name')}"
     if observed is None:
         return f"{head}: not measured (threshold {with_unit(sla.get('threshold'), unit)}, {format_number(sla.get('samples') or 0)} samples)"
+    clock = f", clock {sla['clock']}" if sla.get("clock") else ""
     return (f"{head} = {with_unit(observed, unit)}{relation or ' vs '}threshold {with_unit(sla.get('threshold'), unit)}"
-            f" ({format_number(sla.get('samples'))} samples)")
+            f" ({format_number(sla.get('samples'))} samples{clock})")
 
 
 def counts_summary(counts: dict, *, only_problems: bool = False) -> str:
@@ -68,7 +70,8 @@ def describe_check(check: dict) -> str:
     else:
         text = counts_summary(check.get("counts") or {})
     if status == "unknown":
-        return f"could not decide{': ' + text if text else ''}"
+        why = check.get("reason")
+        return f"could not decide{': ' + text if text else ''}{' (' + why + ')' if why else ''}"
     return text or status
 
 
