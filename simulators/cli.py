@@ -291,9 +291,14 @@ def _print_verdict(verdict: dict) -> None:
         table.add_row(check["name"], label, details)
     if verdict.get("stopped"):
         console.print(f"[bold red]STOPPED[/] at {verdict['stopped']['at']}: {verdict['stopped']['reason']}")
-    time = verdict.get("time")
+    time, load, harness = verdict.get("time"), verdict.get("load"), verdict.get("harness") or {}
     if time:
         console.print(f"Clock: {time['clock']} ({time['sentence']}); one wall second = {time['one_wall_second']}")
+    if load:
+        console.print(f"Load on the layer: {load['deliveries']:,} deliveries, peak {load['peak_per_second']:,} a wall second "
+                      f"(mean {load['mean_per_second']:g}), at most {load['peak_in_flight']:,} in flight")
+    if harness.get("behind"):
+        console.print(f"[bold yellow]HARNESS BEHIND[/]: {harness['advice']}")
     console.print(table)
     failed = [c for c in verdict["checks"] if c["valid"] is False]
     for check in failed:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,10 +35,12 @@ class Envelope(BaseModel):
     data: dict[str, Any]
 
 
-class ReturnCancelled(BaseModel):
-    return_id: str
-    order_id: str
+class ReturnCancelled(PortalReturn):
+    """The whole return as the portal holds it once cancelled, and who cancelled it when."""
+
+    return_id: str = Field(description="The return's id again (= id), for receivers keyed on it")
     cancelled_at: datetime
+    cancelled_by: Literal["customer", "integration"]
 
 
 class TrackingUpdated(BaseModel):

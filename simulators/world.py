@@ -206,6 +206,7 @@ class World:
         on_started: Callable[[FakeFleet], Awaitable[None]] | None = None,
         progress: Callable[[World], None] | None = None,
         watch: Callable[[World], str | None] | None = None,
+        watch_self: bool = True,
         settle_limit_days: float = SETTLE_LIMIT_DAYS,
         slice_s: float = 3600.0,
     ) -> None:
@@ -213,7 +214,8 @@ class World:
         until every return ended and every delivery was answered or given up (or the limit).
 
         ``watch`` is asked after every slice whether the integration layer is still there; a
-        reason (it died, it stopped answering) stops the run at once, kept in :attr:`stopped`."""
+        reason (it died, it stopped answering) stops the run at once, kept in :attr:`stopped`.
+        ``watch_self`` measures the harness's own lateness (:mod:`simulators.selfwatch`)."""
         if self.driver is None:
             raise RuntimeError("this world was built for virtual mode: World(scenario, live=True)")
         fleet = FakeFleet(master=self.master, clock=self.clock, apps=self.apps, host=host, base_port=base_port)
@@ -222,12 +224,14 @@ class World:
         transport = HttpTransport()
         self.deliverer = Deliverer(self.driver, transport, url_for=webhook_url, secret=secret,
                                    schedule=self.scenario.delivery.schedule, timeout_s=self.scenario.delivery.timeout_s)
-        self.selfwatch = SelfWatch()
-        self.driver.on_late = self.selfwatch.late
+        self.selfwatch = SelfWatch() if watch_self else None
+        if self.selfwatch:
+            self.driver.on_late = self.selfwatch.late
         try:
             if on_started is not None:
                 await on_started(fleet)
-            self.selfwatch.start()
+            if self.selfwatch:
+                self.selfwatch.start()
             install_api_faults(self.scenario, self.apps)
             self.model.start()
             self.env.process(self._monitor())
@@ -247,7 +251,8 @@ class World:
                     break
             self.flush_expectations()
         finally:
-            await self.selfwatch.stop()
+            if self.selfwatch:
+                await self.selfwatch.stop()
             await fleet.stop()
             await transport.aclose()
 

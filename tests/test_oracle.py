@@ -159,6 +159,37 @@ def edited(run_dir: Path, into: Path, *statements: str) -> Path:
     return tables.save(con, small, into)
 
 
+def with_small(run_dir: Path, into: Path, change) -> Path:
+    """A copy of a saved run whose small parts (scenario, summary, timeline) ``change`` edits."""
+    shutil.copytree(run_dir, into)
+    small = {name: orjson.loads((into / f"{name}.json").read_bytes()) for name in tables.SMALL}
+    change(small)
+    for name, value in small.items():
+        (into / f"{name}.json").write_bytes(orjson.dumps(value))
+    return into
+
+
+def test_a_timing_fail_the_harness_own_lateness_could_explain_is_unknown_not_fail(correct, tmp_path):
+    """The same slow acknowledgements: FAIL when the harness kept time, UNKNOWN (with why and
+    what to do) when its own event loop stalled as long as the excess."""
+    path, verdict = correct
+    ack = next(c for c in verdict["checks"] if c["name"] == "acknowledgement-latency")["sla"]
+    assert verdict["harness"]["loop_stall_ms"]["count"] > 0  # the run measured itself
+
+    def judged(stall_p99_ms: float, name: str) -> dict:
+        def change(small):
+            small["scenario"]["slas"]["ack_latency_ms_p99"] = ack["observed"] - 5  # over the limit by 5 ms
+            small["summary"]["harness"]["loop_stall_ms"].update(p99=stall_p99_ms, max=stall_p99_ms)
+        again = reconcile(with_small(path / "run", tmp_path / name, change))
+        return again, next(c for c in again["checks"] if c["name"] == "acknowledgement-latency")
+
+    kept_time, check = judged(1.0, "kept")
+    assert check["valid"] is False and not kept_time["harness"]["behind"]
+    fell_behind, check = judged(50.0, "behind")
+    assert check["valid"] is None and "harness's own lateness" in check["reason"] and "--time-scale" in check["reason"]
+    assert fell_behind["harness"]["behind"] and fell_behind["ok"]  # nothing the layer did failed
+
+
 def test_an_ineligible_request_that_only_arrived_forged_is_excused_not_lost(correct, tmp_path):
     path, _ = correct
     (rid,) = query(path / "run", "SELECT return_id FROM expected WHERE NOT eligible "

@@ -32,7 +32,7 @@ class Recorded(BaseModel):
 class TokenResponse(BaseModel):
     access_token: str
     token_type: str = Field("Bearer", examples=["Bearer"])
-    expires_in: int = Field(description="Seconds (business time) until the token expires")
+    expires_in: int = Field(description="Wall-clock seconds until the token expires (however fast business time runs)")
 
 
 class ErpSalesOrder(Recorded, SalesOrder):

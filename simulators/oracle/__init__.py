@@ -52,6 +52,19 @@ def _cut_short(checks: list[dict[str, Any]], stopped: dict[str, Any]) -> None:
             c["reason"] = f"undecidable: the run was stopped at {stopped['at']} ({stopped['reason']})"
 
 
+def _load(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """What the run asked of the layer: delivery attempts, their peak per wall second, and the
+    most in flight at once (sent, not yet answered)."""
+    sent = "FROM deliveries WHERE sent_wall IS NOT NULL AND round_trip_ms IS NOT NULL"
+    attempts, peak, seconds = con.execute(f"""
+        SELECT coalesce(sum(n), 0), coalesce(max(n), 0), count(*) FROM (SELECT floor(sent_wall) AS s, count(*) AS n {sent} GROUP BY s)""").fetchone()
+    (in_flight,) = con.execute(f"""
+        WITH edges AS (SELECT sent_wall AS t, 1 AS d {sent} UNION ALL SELECT sent_wall + round_trip_ms / 1000, -1 {sent})
+        SELECT coalesce(max(n), 0) FROM (SELECT sum(d) OVER (ORDER BY t, d ROWS UNBOUNDED PRECEDING) AS n FROM edges)""").fetchone()
+    return {"deliveries": int(attempts), "peak_per_second": int(peak), "mean_per_second": round(attempts / seconds, 1) if seconds else 0,
+            "peak_in_flight": int(in_flight)}
+
+
 def _with_acks(con: duckdb.DuckDBPyConnection, harness: dict[str, Any] | None) -> dict[str, Any] | None:
     """The harness's lateness per wall second, with the slowest acknowledgement of that second."""
     if not harness:
@@ -120,6 +133,7 @@ def reconcile(run: RunRecord | Path, *, sut: dict[str, Any] | None = None, wall_
         # The evidence of every listed violation, read once for all checks.
         found = observed.evidence(con, {v["return_id"] for c in checks for v in c["violations"]})
         harness = _with_acks(con, summary.get("harness"))
+        load = _load(con)
     finally:
         con.close()
     for c in checks:
@@ -140,6 +154,7 @@ def reconcile(run: RunRecord | Path, *, sut: dict[str, Any] | None = None, wall_
                      "days": scenario["volumes"]["days"]},
         "sut": sut,
         "time": time_semantics(scenario, clock),
+        "load": load,
         "wall_seconds": wall_seconds,
         "checks": checks,
         "summary": summary,

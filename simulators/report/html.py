@@ -121,6 +121,9 @@ def _banner(verdict: dict, checks: list[dict]) -> str:
         warnings.append(f"<div><b>Harness behind</b>: {esc(harness.get('advice', ''))}</div>")
     clock = (f"<div>Clock: <b>{esc(time.get('clock', '?'))}</b> — {esc(time.get('sentence', ''))}; one wall second is "
              f"{esc(time.get('one_wall_second', '?'))}</div>") if time else ""
+    if load := verdict.get("load") or {}:
+        clock += (f"<div>Load on the layer: {_num(load.get('deliveries'))} deliveries, peak {_num(load.get('peak_per_second'))} a wall "
+                  f"second (mean {_num(load.get('mean_per_second'))}), at most {_num(load.get('peak_in_flight'))} in flight</div>")
     return (f'<section class="banner {"pass" if ok else "fail"}" id="verdict"><div class="word">{word}</div>'
             f'<div class="facts">{"".join(warnings)}<div>Verdict: <b>{word}</b> — {len(checks)} checks: {", ".join(tally)}</div>'
             f'<div>Scenario: {" · ".join(scen)}</div>{clock}'
