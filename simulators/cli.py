@@ -299,6 +299,9 @@ def _print_verdict(verdict: dict) -> None:
                       f"(mean {load['mean_per_second']:g}), at most {load['peak_in_flight']:,} in flight")
     if harness.get("behind"):
         console.print(f"[bold yellow]HARNESS BEHIND[/]: {harness['advice']}")
+    for silence in verdict.get("layer_silences") or ():
+        console.print(f"[bold yellow]LAYER SILENT[/] for {silence['seconds']:g} s: {silence['unanswered']} deliveries unanswered "
+                      f"({silence['error']}); the harness gave up on {len(silence['given_up'])} return(s)'s deliveries then")
     console.print(table)
     failed = [c for c in verdict["checks"] if c["valid"] is False]
     for check in failed:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class Money(BaseModel):
@@ -18,7 +18,9 @@ class Money(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    amount: int = Field(description="Integer minor units, e.g. 1999 for 19.99")
+    # Strict: a JSON integer, never true, "100" or 100.0 (a layer sending money as floats or
+    # strings must be told, as a real ERP tells it); within a signed 64-bit integer.
+    amount: StrictInt = Field(ge=-(2**63), le=2**63 - 1, description="Integer minor units, e.g. 1999 for 19.99")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")
 
 

@@ -388,3 +388,24 @@ def test_reset_returns_to_seeded_state(app, erp, order):
     assert erp.post("/__admin/reset").status_code == 204
     assert app.state.system.store.snapshot() == seeded
     assert erp.get("/__admin/state").json() == seeded
+
+
+@pytest.mark.parametrize("loose", [True, "100", 100.0, 2**63])
+def test_money_is_a_json_integer_only(erp, store, order, loose):
+    """A layer that sends money as a float, a string or a boolean is told so, as a real ERP tells
+    it, and nothing is posted: ``100.0`` is not ``100`` to a ledger."""
+    rma = _rma(erp, order)
+    body = _cm_body(rma, amount=100, quantity=1)
+    body["lines"][0]["amount"]["amount"] = loose
+    _problem(erp.post("/credit-memos", json=body), 422, "lines[0].amount.amount")
+    assert store.credit_memos == {}
+
+
+@pytest.mark.parametrize("loose", [True, "1", 1.0])
+def test_quantities_are_json_integers_only(erp, store, order, loose):
+    item, site = order.lines[0].item_id, order.site_id
+    body = {"item_id": item, "site_id": site, "stock_status": "refurbish", "quantity": loose, "reason": "refurbished"}
+    _problem(erp.post("/inventory-adjustments", json=body), 422, "quantity")
+    rma_body = {"sales_order_id": order.id, "lines": [{"line_number": order.lines[0].line_number, "quantity": loose, "reason": "defective"}]}
+    _problem(erp.post("/return-authorizations", json=rma_body), 422, "lines[0].quantity")
+    assert store.adjustments == {} and store.rmas == {}

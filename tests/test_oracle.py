@@ -190,6 +190,30 @@ def test_a_timing_fail_the_harness_own_lateness_could_explain_is_unknown_not_fai
     assert fell_behind["harness"]["behind"] and fell_behind["ok"]  # nothing the layer did failed
 
 
+def test_a_return_lost_while_the_layer_was_not_answering_is_undecidable_not_a_fail(correct, tmp_path):
+    """Deliveries the harness gave up on during a silence would be retried for days by a real
+    sender: the loss is reported with the window, as UNKNOWN. The same loss with the layer
+    answering is a FAIL."""
+    path, _ = correct
+    rid, t0 = query(path / "run", "SELECT correlation_id, min(sent_wall) FROM deliveries WHERE event_type = 'return.created' "
+                                  "AND correlation_id IN (SELECT return_id FROM rmas) GROUP BY ALL ORDER BY 1 LIMIT 1")[0]
+    lost = f"DELETE FROM rmas WHERE return_id = '{rid}'"
+
+    def rma_check(run_dir: Path) -> tuple[dict, dict]:
+        verdict = reconcile(run_dir)
+        return verdict, next(c for c in verdict["checks"] if c["name"] == "one-rma-per-approved-return")
+
+    _, answered = rma_check(edited(path / "run", tmp_path / "answered", lost))
+    assert answered["valid"] is False and answered["counts"]["lost"] == 1
+    silent = edited(path / "run", tmp_path / "silent", lost, f"""
+        UPDATE deliveries SET status = NULL, error = 'cannot connect to the layer',
+               final = CASE WHEN correlation_id = '{rid}' THEN 'gave up' ELSE final END
+        WHERE sent_wall BETWEEN {t0} AND {t0} + 3""")
+    verdict, check = rma_check(silent)
+    assert check["valid"] is None and "stopped answering" in check["reason"] and "cannot connect" in check["reason"]
+    assert verdict["layer_silences"] and rid in verdict["layer_silences"][0]["given_up"]
+
+
 def test_an_ineligible_request_that_only_arrived_forged_is_excused_not_lost(correct, tmp_path):
     path, _ = correct
     (rid,) = query(path / "run", "SELECT return_id FROM expected WHERE NOT eligible "

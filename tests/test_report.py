@@ -162,6 +162,28 @@ def test_html_shows_verdict_checks_plots_and_violations(verdict, tmp_path):
     assert not any(tag in html for tag in ("<link rel=\"stylesheet\"", "src=\"http", "@import"))
 
 
+def test_numbers_keep_their_zeros():
+    from simulators.report.text import format_number
+
+    assert [format_number(v) for v in (179.604, 100.4, 1000.2, 12.5, 0.0031, 3, 2500.0)] == ["180", "100", "1,000", "12.5", "0.0031", "3", "2,500"]
+
+
+def test_html_says_when_the_run_was_stopped_the_harness_fell_behind_and_which_clock(verdict, tmp_path):
+    verdict["stopped"] = {"at": "2026-12-27T10:00:00+00:00", "reason": "the integration layer died: killed by SIGKILL (signal 9)"}
+    verdict["time"] = {"clock": "wall", "sentence": "the layer's own time at face value", "one_wall_second": "15 business hours"}
+    verdict["load"] = {"deliveries": 1234, "peak_per_second": 56, "mean_per_second": 7.5, "peak_in_flight": 9}
+    verdict["harness"] = {"loop_stall_ms": {"p99": 250.0, "max": 900.0}, "world_late_ms": {"p99": 120.0, "max": 400.0},
+                          "behind": True, "advice": "the harness fell behind on this machine: lower --time-scale",
+                          "series": [[0, 1.0, 2.0, 30.0], [1, 250.0, 120.0, 700.0], [2, 5.0, 1.0, None]]}
+    html = write_html(verdict, tmp_path / "report.html").read_text()
+    assert '<div class="word">STOPPED</div>' in html and "killed by SIGKILL (signal 9)" in html
+    assert "Harness behind" in html and "lower --time-scale" in html
+    assert "Clock: <b>wall</b>" in html and "15 business hours" in html
+    assert "1,234 deliveries, peak 56 a wall second" in html and "at most 9 in flight" in html
+    assert "<title>Latency over the run</title>" in html and html.count("<polyline") == 3
+    assert "stalled p99 250 ms, max 900 ms" in html
+
+
 def test_html_escapes_every_string_from_the_verdict(verdict, tmp_path):
     html = render_html(poisoned(verdict))
     assert EVIL not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -6,7 +6,7 @@ import random
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from simulators.domain import IdSequence, TrackingStatus
 from simulators.fakekit.announcer import FakeStore
@@ -16,7 +16,7 @@ from simulators.seed import Address
 
 
 class Parcel(BaseModel):
-    weight_g: int = Field(gt=0, le=70_000, description="Weight in grams (carriers cap parcels near 70 kg)")
+    weight_g: StrictInt = Field(gt=0, le=70_000, description="Weight in grams, a JSON integer (carriers cap parcels near 70 kg)")
 
 
 class LabelRequest(BaseModel):

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from simulators.domain import Money, ReturnReason, StockStatus
 from simulators.seed import SalesOrder
 
-Quantity = Annotated[int, Field(ge=1, le=1_000_000, description="Units, at least 1")]
-LineNumber = Annotated[int, Field(ge=1, le=1_000_000, description="Line number of the sales order, e.g. 10")]
+Quantity = Annotated[StrictInt, Field(ge=1, le=1_000_000, description="Units, at least 1 (a JSON integer)")]
+LineNumber = Annotated[StrictInt, Field(ge=1, le=1_000_000, description="Line number of the sales order, e.g. 10")]
 Ref = Annotated[str, Field(min_length=1, max_length=100)]
 
 
@@ -124,7 +124,7 @@ class AdjustmentRequest(_Request):
     item_id: Ref
     site_id: Ref
     stock_status: StockStatus
-    quantity: int = Field(ge=-1_000_000, le=1_000_000, description="Signed, non-zero: + into stock, - out of it")
+    quantity: StrictInt = Field(ge=-1_000_000, le=1_000_000, description="Signed, non-zero: + into stock, - out of it (a JSON integer)")
     reason: str = Field(min_length=1, max_length=200, examples=["return RMA-000001 restock"])
     return_authorization_id: Ref | None = None
 

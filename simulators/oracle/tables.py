@@ -48,7 +48,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     # seconds): when it went out, the start of the layer's turn (the gap is the harness's lag).
     "deliveries": {"n": "BIGINT", "correlation_id": "VARCHAR", "event_id": "VARCHAR", "event_type": "VARCHAR", "attempt": "INTEGER",
                    "status": "INTEGER", "fault": "VARCHAR", "latency_ms": "DOUBLE", "round_trip_ms": "DOUBLE",
-                   "intended_at": "TIMESTAMP", "sent_at": "TIMESTAMP", "sent_wall": "DOUBLE"},
+                   "intended_at": "TIMESTAMP", "sent_at": "TIMESTAMP", "sent_wall": "DOUBLE", "error": "VARCHAR", "final": "VARCHAR"},
 }
 
 # (system, collection, kind) of the documents table; the key column names the RMA.

@@ -119,6 +119,9 @@ def _banner(verdict: dict, checks: list[dict]) -> str:
         warnings.append(f"<div><b>Stopped at {esc(stopped.get('at', '?'))}</b>: {esc(stopped.get('reason', ''))}</div>")
     if harness.get("behind"):
         warnings.append(f"<div><b>Harness behind</b>: {esc(harness.get('advice', ''))}</div>")
+    for silence in verdict.get("layer_silences") or ():
+        warnings.append(f"<div><b>Layer silent</b> for {_num(silence.get('seconds'))} s: {_num(silence.get('unanswered'))} deliveries "
+                        f"unanswered ({esc(silence.get('error'))})</div>")
     clock = (f"<div>Clock: <b>{esc(time.get('clock', '?'))}</b> — {esc(time.get('sentence', ''))}; one wall second is "
              f"{esc(time.get('one_wall_second', '?'))}</div>") if time else ""
     if load := verdict.get("load") or {}:

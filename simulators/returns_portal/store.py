@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from simulators.domain import (
     STATUS_RANK,
@@ -41,7 +41,7 @@ class _Request(BaseModel):
 
 class ReturnLineRequest(_Request):
     line_number: int = Field(ge=1, le=1_000_000, description="Line number of the sales order, e.g. 10")
-    quantity: int = Field(ge=1, le=1_000_000, description="Units to return, at least 1")
+    quantity: StrictInt = Field(ge=1, le=1_000_000, description="Units to return, at least 1 (a JSON integer)")
     reason: ReturnReason
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from simulators.domain import Condition, Disposition, IdSequence
 from simulators.fakekit.announcer import FakeStore
@@ -17,7 +17,7 @@ from simulators.fakekit.problems import invalid, not_found
 from simulators.seed import Site
 
 Ref = Annotated[str, Field(min_length=1, max_length=100)]
-Quantity = Annotated[int, Field(ge=1, le=1_000_000, description="Units, at least 1")]
+Quantity = Annotated[StrictInt, Field(ge=1, le=1_000_000, description="Units, at least 1 (a JSON integer)")]
 
 
 class _Request(BaseModel):
