@@ -21,7 +21,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# In a pipe or a CI log there is no terminal width to fit: 80 columns would cut check names,
+# URLs and credentials, so tables get room to say everything.
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 errors = Console(stderr=True)
 
 EXIT_USAGE = 2
@@ -276,9 +278,10 @@ def _print_verdict(verdict: dict) -> None:
     who = f"reference{' with ' + ', '.join(sut['defects']) if sut.get('defects') else ''}" if sut["kind"] == "reference" else sut["url"]
     scenario = verdict["scenario"]
     table = Table(title=f"{scenario['name']} (seed {scenario['seed']}) against {who}")
-    table.add_column("check")
-    table.add_column("verdict")
+    table.add_column("check", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
     table.add_column("details")
+    table.add_column("exercised (chances a defect had to show)")
     for check in verdict["checks"]:
         label = {True: "[green]PASS[/]", False: "[bold red]FAIL[/]", None: "[yellow]UNKNOWN[/]"}[check["valid"]]
         if check["kind"] == "sla" and check["sla"] and check["sla"]["observed"] is not None:
@@ -288,7 +291,8 @@ def _print_verdict(verdict: dict) -> None:
             details = ", ".join(f"{k} {v}" for k, v in check["counts"].items()) or ("error: see report" if check["error"] else "")
         if check["valid"] is None and check.get("reason"):
             details = f"{details}; {check['reason']}" if details else check["reason"]
-        table.add_row(check["name"], label, details)
+        exercised = "; ".join(f"{k} {v}" for k, v in (check.get("exposure") or {}).items())
+        table.add_row(check["name"], label, details, exercised)
     if verdict.get("stopped"):
         console.print(f"[bold red]STOPPED[/] at {verdict['stopped']['at']}: {verdict['stopped']['reason']}")
     time, load, harness = verdict.get("time"), verdict.get("load"), verdict.get("harness") or {}

@@ -159,6 +159,26 @@ def edited(run_dir: Path, into: Path, *statements: str) -> Path:
     return tables.save(con, small, into)
 
 
+def test_every_check_says_what_exposed_it_and_the_coverage_counts_what_happened(correct):
+    """Exposure is named for every check; the event cells add up to the faults the world injected,
+    and the API cells show the storm's throttling where it happened."""
+    from simulators.oracle.coverage import EXPOSURE
+
+    _, verdict = correct
+    assert set(EXPOSURE) == {c.name for c in CHECKS}
+    assert all(c["exposure"] and all(isinstance(n, int) for n in c["exposure"].values()) for c in verdict["checks"])
+    cells = verdict["coverage"]
+    injected = verdict["summary"]["faults_injected"]
+    for kind, n in injected.items():
+        assert sum(row.get(kind, 0) for row in cells["events"].values()) == n, kind
+    told_to_wait = sum(row["rate_limit"] + row["concurrency_limit"] + row["outage"] for row in cells["api"].values())
+    retry = next(c for c in verdict["checks"] if c["name"] == "retry-after-honoured")
+    assert told_to_wait > 0 and sum(retry["exposure"].values()) == told_to_wait
+    (answered,) = query(correct[0] / "run", "SELECT count(*) FROM journal WHERE status IN (429, 503) AND retry_after_s IS NOT NULL "
+                                            "AND fault_kind IN ('rate_limit', 'concurrency_limit', 'outage')")[0]
+    assert answered == told_to_wait
+
+
 def with_small(run_dir: Path, into: Path, change) -> Path:
     """A copy of a saved run whose small parts (scenario, summary, timeline) ``change`` edits."""
     shutil.copytree(run_dir, into)

@@ -172,7 +172,7 @@ class FakePipeline:
         rejected = system.hooks.reject(method, path)
         if rejected is not None:
             rule, problem = rejected
-            outcome["fault"] = rule.id
+            outcome["fault"], outcome["fault_kind"] = rule.id, rule.kind.value
             problem = problem or system.auth.expire(authorization)
             if "Retry-After" in problem.headers:  # the oracle checks the caller waited that long
                 outcome["retry_after_s"] = float(problem.headers["Retry-After"])
@@ -197,7 +197,7 @@ class FakePipeline:
         hooks = system.hooks
         delay = hooks.latency_s(method, path) if hooks.rules else 0
         if delay:
-            outcome["latency_ms"] = round(delay * 1000)
+            outcome["latency_ms"], outcome["fault_kind"] = round(delay * 1000), "latency"
             await asyncio.sleep(delay)
 
         may_lose = hooks.may_lose() if hooks.rules else False
@@ -217,7 +217,7 @@ class FakePipeline:
         if rule is None:
             await held.flush(send)
             return
-        outcome["fault"] = rule.id
+        outcome["fault"], outcome["fault_kind"] = rule.id, rule.kind.value
         outcome["lost"] = True
         if rule.lose == "delay":
             await asyncio.sleep(rule.delay_ms / 1000)

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from simulators.oracle import conditions, observed, tables
+from simulators.oracle import conditions, coverage, observed, tables
 from simulators.oracle.checks import CHECKS, Check, Result
 from simulators.oracle.record import RunRecord
 from simulators.selfwatch import advice, is_behind
@@ -75,9 +75,11 @@ def reconcile(run: RunRecord | Path, *, sut: dict[str, Any] | None = None, wall_
         found = observed.evidence(con, {v["return_id"] for c in checks for v in c["violations"]})
         harness = conditions.with_acks(con, summary.get("harness"))
         load, silences = conditions.load(con), conditions.silences(con)
+        cells = coverage.coverage(con)
     finally:
         con.close()
     for c in checks:
+        c["exposure"] = coverage.exposure(c["name"], cells)
         for v in c["violations"]:
             documents = v.pop("documents")
             v["evidence"] = {**found[v["return_id"]], "documents": documents}
@@ -98,6 +100,7 @@ def reconcile(run: RunRecord | Path, *, sut: dict[str, Any] | None = None, wall_
         "time": conditions.time_semantics(scenario, clock),
         "load": load,
         **({"layer_silences": silences} if silences else {}),
+        "coverage": cells,
         "wall_seconds": wall_seconds,
         "checks": checks,
         "summary": summary,

@@ -12,7 +12,7 @@ from typing import Any
 # What the checks and the report read of a journal entry. Bodies and responses stay with the
 # fakes (``/__admin/journal``): they were half of a saved run and nothing here reads them.
 JOURNAL_FIELDS = ("seq", "at", "wall", "method", "path", "status", "duration_ms", "principal", "correlation_id", "idempotency_key",
-                  "fault", "replayed", "lost", "latency_ms", "retry_after_s")
+                  "fault", "fault_kind", "replayed", "lost", "latency_ms", "retry_after_s")
 
 
 def _lean(entry: dict[str, Any]) -> dict[str, Any]:

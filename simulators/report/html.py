@@ -161,14 +161,42 @@ def _checks_table(checks: list[dict]) -> str:
             detail += f'<details><summary class="small">traceback</summary><pre>{esc(check["error"])}</pre></details>'
         link = (f'<a class="filter small" href="#violations" data-filter="{esc(name)}">{violations} violation'
                 f'{"s" if violations != 1 else ""}</a>') if violations else ""
+        exposure = check.get("exposure") if isinstance(check.get("exposure"), dict) else {}
+        exercised = "".join(f'<div class="{"small" if n else "small bad"}">{esc(k)}: {_num(n)}</div>' for k, n in exposure.items())
         rows.append(f'<tr><td><b class="mono">{esc(name)}</b><div class="small">{esc(check.get("title", ""))}</div>'
                     f'<div class="small muted">{esc(check.get("meaning", ""))}</div></td>'
                     f'<td>{esc(check.get("kind", ""))}</td><td>{_status(status)}</td>'
-                    f"<td>{_counts(check.get('counts') or {}, status)}</td><td>{detail}<div>{link}</div></td></tr>")
+                    f"<td>{_counts(check.get('counts') or {}, status)}</td><td>{detail}<div>{link}</div></td><td>{exercised}</td></tr>")
     if not rows:
         return '<p class="muted">No checks in this verdict.</p>'
-    return ("<table><thead><tr><th>Check</th><th>Kind</th><th>Result</th><th>Counts</th><th>Detail</th></tr></thead>"
+    return ("<table><thead><tr><th>Check</th><th>Kind</th><th>Result</th><th>Counts</th><th>Detail</th>"
+            '<th>Exercised <span class="small muted">(chances a defect had to show; red: none)</span></th></tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _grid(title: str, rows: dict, note: str) -> str:
+    """A table of counts, one row per step or event type, a column per fault; zeros in red."""
+    rows = {k: v for k, v in (rows or {}).items() if isinstance(v, dict)}
+    if not rows:
+        return ""
+    columns = list(dict.fromkeys(c for v in rows.values() for c in v))
+    head = "".join(f"<th class=\"num\">{esc(c)}</th>" for c in columns)
+    body = "".join(f"<tr><td class=\"mono\">{esc(name)}</td>"
+                   + "".join(f'<td class="num{"" if v.get(c) else " bad"}">{_num(v.get(c, 0))}</td>' for c in columns) + "</tr>"
+                   for name, v in rows.items())
+    return f"<h3>{esc(title)}</h3><p class=\"small muted\">{esc(note)}</p><table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _coverage_section(verdict: dict) -> str:
+    cells = verdict.get("coverage") if isinstance(verdict.get("coverage"), dict) else {}
+    if not cells:
+        return ""
+    behaviour = cells.get("behaviour") or {}
+    return ('<h2 id="coverage">Coverage: what this run exercised</h2>'
+            + _grid("The layer's calls × the fakes' faults", cells.get("api"),
+                    "Calls the layer made of each kind, and how many met each fault. A zero is a fault this run never put to that step.")
+            + _grid("Events × delivery faults", cells.get("events"), "Facts of each type that met each delivery fault.")
+            + _grid("Customer and world behaviours", {"returns": behaviour}, "Returns that ended each way."))
 
 
 def _sla_section(checks: list[dict]) -> str:
@@ -357,6 +385,7 @@ def render_html(verdict: dict, *, max_violations: int = MAX_VIOLATIONS) -> str:
         _sla_section(checks),
         _timeline_section(verdict),
         _lag_section(verdict),
+        _coverage_section(verdict),
         _faults_section(summary),
         _violations_section(checks, max_violations),
         _summary_section(summary),
