@@ -169,6 +169,9 @@ class ApiFault(FaultRuleSpec):
 class Faults(_Section):
     events: EventFaults = EventFaults()
     api: list[ApiFault] = Field(default=[], description="Fault rules installed on the fakes for the run")
+    api_until: Literal["requests-end", "run-end"] = Field(
+        "requests-end", description="When the API faults heal: when the request window ends (the settle phase is fault-free), "
+                                    "or at the end of the run, so the late writes (credit memos, adjustments, claims) meet them too")
 
 
 class Slas(_Section):

@@ -243,12 +243,15 @@ class World:
                 if watch is not None and (reason := watch(self)) is not None:
                     self.stopped = {"reason": reason, "at": self.clock.now().isoformat(), "day": round(self.env.now / DAY, 3)}
                     break
-                if not self.healed and self.model.demand_done:
+                if not self.healed and self.model.demand_done and self.scenario.faults.api_until == "requests-end":
                     # The settle phase: faults heal, so "lost" and "not yet done" can be told apart.
                     self.api_faults_fired = heal_api_faults(self.apps)
                     self.healed = True
                 if self.model.demand_done and self.open_returns == 0 and self.deliverer.pending == 0:
                     break
+            if not self.healed:  # faults lasted the run (api_until: run-end): count what they did
+                self.api_faults_fired = heal_api_faults(self.apps)
+                self.healed = True
             self.flush_expectations()
         finally:
             if self.selfwatch:
