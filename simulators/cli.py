@@ -180,7 +180,9 @@ def run(
     """Verify an integration layer: run a scenario live against it, settle, reconcile, report.
 
     Exit code 0 when every invariant and SLA holds, 1 when one fails, 2 for usage or
-    configuration errors, 3 when the integration layer is unreachable.
+    configuration errors, 3 when the integration layer is unreachable, died or stopped
+    answering; 143 (SIGTERM) or 130 (Ctrl-C) when interrupted, after writing the reports of
+    what the run saw until then.
     """
     from simulators.runner import RunOptions
     from simulators.runner import run as run_scenario
@@ -269,7 +271,8 @@ def _finish(verdict: dict, report_dir: Path) -> None:
     paths = write_reports(verdict, report_dir)
     console.print(f"Report: [bold]{paths['html']}[/]  (verdict.json, junit.xml beside it)")
     if verdict.get("stopped"):
-        raise typer.Exit(EXIT_UNREACHABLE)
+        signum = verdict["stopped"].get("signal")
+        raise typer.Exit(128 + signum if signum else EXIT_UNREACHABLE)  # 143 after SIGTERM, 130 after Ctrl-C
     raise typer.Exit(0 if verdict["ok"] else EXIT_FAILED)
 
 

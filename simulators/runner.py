@@ -86,8 +86,12 @@ def run(options: RunOptions) -> dict[str, Any]:
         else:
             options.log(f"fakes up; their URLs and the webhook secret are in {report_dir / '.env.fakes'}")
 
+    interrupted: list[int] = []  # the signal that asked the run to stop (SIGTERM from a CI timeout, Ctrl-C)
+
     def watch(world: World) -> str | None:
-        """Why the layer is gone, if it is: the embedded reference's exit, or silence."""
+        """Why the run must stop, if it must: a signal, the embedded reference's exit, or silence."""
+        if interrupted:
+            return f"interrupted by {signal.Signals(interrupted[0]).name}, {time.monotonic() - started:.1f} s into the run"
         if reference is not None and reference.proc is not None and (code := reference.proc.poll()) is not None:
             return (f"the integration layer (the embedded reference) died: {_death(code)}, "
                     f"{time.monotonic() - started:.1f} s into the run; its log: {report_dir / 'reference.log'}")
@@ -97,12 +101,20 @@ def run(options: RunOptions) -> dict[str, Any]:
                     f"answer for {deliverer.silent_for():.0f} s ({deliverer.last_error})")
         return None
 
+    async def live() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, interrupted.append, signum)
+        await world.run_live(webhook_url=sut["url"], secret=secret, base_port=base_port, on_started=on_started,
+                             progress=options.progress, watch=watch, settle_limit_days=options.settle_limit_days)
+
     try:
-        asyncio.run(world.run_live(webhook_url=sut["url"], secret=secret, base_port=base_port, on_started=on_started,
-                                   progress=options.progress, watch=watch, settle_limit_days=options.settle_limit_days))
+        asyncio.run(live())
     finally:
         if reference is not None:
             reference.stop()
+    if interrupted and world.stopped:
+        world.stopped["signal"] = interrupted[0]
     record = RunRecord.from_world(world)
     record.summary["sut"] = sut
     return reconcile(save(record, report_dir / RUN_DIR), sut=sut, wall_seconds=round(time.monotonic() - started, 1))

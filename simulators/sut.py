@@ -5,6 +5,8 @@ integration layer at a URL. Either way it is reached over HTTP only."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import re
 import signal
@@ -20,6 +22,13 @@ import httpx
 
 STARTUP_TIMEOUT_S = 20.0
 
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the harness dies, however it dies (Linux's
+    parent-death signal), so a killed harness leaves no reference holding its port and database."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def known_defects() -> list[str]:
@@ -96,7 +105,8 @@ class ReferenceProcess:
         if self.react_delay_s:
             args += ["--react-delay", f"{self.react_delay_s:g}"]
         with open(self.workdir / "reference.log", "ab") as log:  # the child keeps its own copy
-            self.proc = subprocess.Popen(args, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=log, env=dict(os.environ))
+            self.proc = subprocess.Popen(args, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=log, env=dict(os.environ),
+                                         preexec_fn=_die_with_parent if sys.platform == "linux" else None)
 
     def wait_healthy(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
         def healthy() -> bool:

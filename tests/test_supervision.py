@@ -65,6 +65,50 @@ def test_a_killed_reference_ends_the_run_with_exit_3_naming_the_death(tmp_path):
     assert all("killed by SIGKILL" in c["reason"] for c in undecided)
 
 
+def _harness(tmp_path: Path) -> subprocess.Popen:
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    return subprocess.Popen([sys.executable, "-m", "simulators.cli", "run", "tiny.yaml", "--report-dir", "out"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"})
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")  # a zombie has let go of everything
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def test_sigterm_writes_an_interrupted_verdict_and_stops_the_reference(tmp_path):
+    """What a CI timeout sends: the harness stops the world and its reference, and still writes
+    the verdict, JUnit and report of what it saw (exit 128 + 15)."""
+    harness = _harness(tmp_path)
+    try:
+        wait_until(lambda: _has_events(harness.pid), 60, what="the reference's first events")
+        reference_pid = _reference_of(harness.pid)[0]
+        harness.send_signal(signal.SIGTERM)
+        out, _ = harness.communicate(timeout=60)
+    finally:
+        harness.kill()
+    assert harness.returncode == 143, out
+    verdict = orjson.loads((tmp_path / "out" / "verdict.json").read_bytes())
+    assert verdict["stopped"]["reason"].startswith("interrupted by SIGTERM") and verdict["stopped"]["signal"] == 15
+    assert (tmp_path / "out" / "junit.xml").is_file() and (tmp_path / "out" / "report.html").is_file()
+    assert _gone(reference_pid) and no_lost(verdict)
+
+
+def test_a_harness_killed_outright_takes_its_reference_with_it(tmp_path):
+    """SIGKILL leaves the harness no say: the reference goes by the parent-death signal."""
+    harness = _harness(tmp_path)
+    try:
+        wait_until(lambda: _has_events(harness.pid), 60, what="the reference's first events")
+        reference_pid = _reference_of(harness.pid)[0]
+        harness.kill()
+        harness.wait(10)
+        wait_until(lambda: _gone(reference_pid), 15, what="the orphaned reference to exit")
+    finally:
+        harness.kill()
+
+
 class _Acknowledger(BaseHTTPRequestHandler):
     """A layer that acknowledges every webhook and does nothing, until it is shut down."""
 
