@@ -23,7 +23,7 @@ from simulators.runner import webhook_secret
 from simulators.scenario import ScenarioError
 from simulators.scenario import load as load_scenario
 from simulators.seed import SeedConfig, generate
-from simulators.serving import FakeFleet, ServingError
+from simulators.serving import FakeFleet, ServingError, write_env_file
 from simulators.sut import ReferenceProcess, Unreachable, check_reachable
 
 ENV_FILE = "load-env.json"
@@ -87,7 +87,7 @@ async def serve(args: argparse.Namespace, scenario) -> None:
     reference = None
     try:
         fakes_env = {**fleet.env(), "RH_WEBHOOK_SECRET": secret}
-        (directory / ".env.fakes").write_text("".join(f"{k}={v}\n" for k, v in fakes_env.items()))
+        write_env_file(directory / ".env.fakes", fakes_env)
         if args.sut_url:
             webhook_url = args.sut_url
         else:
@@ -110,7 +110,8 @@ async def serve(args: argparse.Namespace, scenario) -> None:
             "started_at": time.time(),
         }
         tmp = directory / (ENV_FILE + ".tmp")
-        tmp.write_text(json.dumps(env, indent=1))
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:  # it holds the webhook secret
+            f.write(json.dumps(env, indent=1))
         tmp.replace(directory / ENV_FILE)  # readers never see half a file
         print(f"load environment ready: {directory / ENV_FILE} (webhooks to {webhook_url})", flush=True)
         stop = asyncio.Event()

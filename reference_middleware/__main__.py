@@ -13,7 +13,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from reference_middleware.defects import Defect, parse_defects
-from reference_middleware.settings import ConfigError, load_settings
+from reference_middleware.settings import ConfigError, load_settings, redacted
 
 cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -41,13 +41,13 @@ def serve(
     try:
         asyncio.run(_can_open(database))
     except Exception as e:  # noqa: BLE001 (sqlite3, psycopg and OS errors alike: say which and stop)
-        typer.echo(f"error: --database: cannot open {database}: {e}", err=True)
+        typer.echo(f"error: --database: cannot open {redacted(database)}: {str(e).replace(database, redacted(database))}", err=True)
         raise typer.Exit(2) from None
     from reference_middleware.app import create_app
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     typer.echo(f"reference integration layer on http://{host}:{port}/webhooks"
-               f" (defects: {', '.join(sorted(settings.defects)) or 'none'}; storage: {database})", err=True)
+               f" (defects: {', '.join(sorted(settings.defects)) or 'none'}; storage: {redacted(database)})", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
 
 

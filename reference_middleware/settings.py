@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field
 
@@ -52,6 +53,15 @@ class ConfigError(ValueError):
 
 
 DATABASE_SCHEMES = ("sqlite://", "postgresql://", "postgres://")
+
+
+def redacted(url: str) -> str:
+    """A database URL fit for a log: its password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -77,8 +77,7 @@ def run(options: RunOptions) -> dict[str, Any]:
     started = time.monotonic()
 
     async def on_started(fleet) -> None:
-        env = {**fleet.env(), "RH_WEBHOOK_SECRET": secret}
-        (report_dir / ".env.fakes").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        fleet.write_env(report_dir / ".env.fakes", RH_WEBHOOK_SECRET=secret)
         if reference is not None:
             reference.start()
             await asyncio.to_thread(reference.wait_healthy)

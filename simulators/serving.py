@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -163,11 +164,19 @@ class FakeFleet:
                 env[f"{prefix}_CLIENT_SECRET"] = creds.client_secret
         return env
 
-    def write_env(self, path: Path) -> Path:
-        lines = ["# Written by returns-harness: where the fake systems listen and how to authenticate."]
-        lines += [f"{key}={value}" for key, value in self.env().items()]
-        path.write_text("\n".join(lines) + "\n")
-        return path
+    def write_env(self, path: Path, **extra: str) -> Path:
+        return write_env_file(path, {**self.env(), **extra})
+
+
+def write_env_file(path: Path, env: dict[str, str]) -> Path:
+    """KEY=VALUE lines an integration layer reads, readable by their owner only (credentials)."""
+    text = "# Written by returns-harness: where the fake systems listen and how to authenticate.\n"
+    text += "".join(f"{key}={value}\n" for key, value in env.items())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)  # an existing file keeps its mode on open
+        f.write(text)
+    return path
 
 
 @contextlib.contextmanager

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from simulators.serving import write_env_file
+
 STARTUP_TIMEOUT_S = 20.0
 
 
@@ -96,16 +98,18 @@ class ReferenceProcess:
 
     def start(self, fakes_env: dict[str, str] | None = None) -> None:
         if fakes_env is not None:
-            self.env_file.write_text("".join(f"{k}={v}\n" for k, v in fakes_env.items()))
+            write_env_file(self.env_file, fakes_env)
         database = self.database or f"sqlite:///{self.workdir / 'reference.sqlite3'}"
+        # The secret goes in the environment (readable by this user only), not on the command line
+        # (which `ps` shows every user).
         args = [sys.executable, "-m", "reference_middleware", "--port", str(self.port), "--fakes-env", str(self.env_file),
-                "--webhook-secret", self.secret, "--database", database]
+                "--database", database]
         for name in self.defects:
             args += ["--defect", name]
         if self.react_delay_s:
             args += ["--react-delay", f"{self.react_delay_s:g}"]
         with open(self.workdir / "reference.log", "ab") as log:  # the child keeps its own copy
-            self.proc = subprocess.Popen(args, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=log, env=dict(os.environ),
+            self.proc = subprocess.Popen(args, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "RH_WEBHOOK_SECRET": self.secret},
                                          preexec_fn=_die_with_parent if sys.platform == "linux" else None)
 
     def wait_healthy(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:

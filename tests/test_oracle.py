@@ -299,6 +299,7 @@ def test_run_verifies_the_reference_writes_reports_and_reconcile_reads_them_back
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     done = harness("run", "tiny.yaml", "--report-dir", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "out" / ".env.fakes").stat().st_mode & 0o077 == 0  # credentials and the webhook secret: the owner's only
     assert "one-rma-per-approved-return" in done.stdout and "PASS" in done.stdout
     assert verdict_counts(tmp_path / "out")["one-rma-per-approved-return"]["ok"] > 5
     verdict = orjson.loads((tmp_path / "out" / "verdict.json").read_bytes())

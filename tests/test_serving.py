@@ -168,3 +168,16 @@ def test_a_body_cut_off_mid_request_leaves_no_trace_and_the_retry_succeeds_once(
     assert first.status_code == 201, first.text
     assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true"
     assert again.json()["id"] == first.json()["id"] and len(store.adjustments) == before + 1
+
+
+def test_the_journal_keeps_no_client_secret_or_token_and_tokens_are_unpredictable(fleet):
+    erp = fleet.fakes["erp"]
+    journal = fleet.apps["erp"].state.system.journal
+    tokens = [_erp_token(erp) for _ in range(3)]
+    assert len(set(tokens)) == 3
+    entries = [e for e in journal.find() if e["path"] == "/oauth/token"]
+    text = orjson.dumps(entries).decode()
+    assert entries and erp.credentials.client_secret not in text and not any(t in text for t in tokens)
+    # Another fleet with the same seed issues other tokens: they follow from no seed.
+    with fleet_in_thread(seed=11, base_port=0) as twin:
+        assert _erp_token(twin.fakes["erp"]) not in tokens

@@ -85,6 +85,7 @@ def test_sigterm_writes_an_interrupted_verdict_and_stops_the_reference(tmp_path)
     try:
         wait_until(lambda: _has_events(harness.pid), 60, what="the reference's first events")
         reference_pid = _reference_of(harness.pid)[0]
+        assert b"whsec_" not in Path(f"/proc/{reference_pid}/cmdline").read_bytes()  # no secret where `ps` shows it
         harness.send_signal(signal.SIGTERM)
         out, _ = harness.communicate(timeout=60)
     finally:

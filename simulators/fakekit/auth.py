@@ -7,7 +7,7 @@ same seed. Tokens expire after ``token_ttl_s`` of wall-clock time, as the client
 from __future__ import annotations
 
 import hashlib
-import random
+import secrets
 from dataclasses import dataclass
 
 from simulators.clock import Clock, technical_seconds
@@ -38,14 +38,13 @@ class Authenticator:
         self.system = system
         self.clock = clock
         self.credentials = credentials
-        self._rng = random.Random(f"{system}:{seed}:tokens")
         self._tokens: dict[str, float] = {}  # token -> expiry, in clock seconds
 
     def issue_token(self, client_id: str, client_secret: str) -> tuple[str, int]:
         c = self.credentials
         if c.client_id is None or client_id != c.client_id or client_secret != c.client_secret:
             raise Problem(401, "invalid-client", "Unknown client_id or wrong client_secret.", title="Invalid client")
-        token = f"tok_{self._rng.getrandbits(128):032x}"
+        token = f"tok_{secrets.token_hex(16)}"  # unpredictable: a bearer token is a secret, not test data
         self._tokens[token] = technical_seconds(self.clock) + c.token_ttl_s
         return token, c.token_ttl_s
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from simulators.fakekit.system import FakeSystem
 
 EXEMPT_PREFIXES = ("/__admin", "/docs", "/redoc", "/openapi.json", "/healthz", "/clock")
+CREDENTIAL_PATHS = frozenset({"/oauth/token"})  # their bodies carry a client secret, their answers a token
+REDACTED = "[redacted: credentials]"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -160,8 +162,8 @@ class FakePipeline:
                     "principal": ctx.principal,
                     "correlation_id": ctx.correlation_id,
                     "idempotency_key": ctx.idempotency_key,
-                    "body": clip_body(body or b""),
-                    "response": clip_body(bytes(recorder.body)) if recorder.keep_body else None,
+                    "body": REDACTED if path in CREDENTIAL_PATHS else clip_body(body or b""),
+                    "response": REDACTED if path in CREDENTIAL_PATHS else clip_body(bytes(recorder.body)) if recorder.keep_body else None,
                     **outcome,
                 }
             )
