@@ -16,6 +16,7 @@ from reference_middleware.defects import Defect, parse_defects
 from reference_middleware.settings import ConfigError, load_settings, redacted
 
 cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @cli.command(help="Serve the reference integration layer: webhooks in, calls to the fakes out.")
@@ -32,6 +33,9 @@ def serve(
                                                min=0, max=3600)] = 0.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
 ) -> None:
+    if log_level.lower() not in LOG_LEVELS:
+        typer.echo(f"error: --log-level: expected one of {', '.join(LOG_LEVELS)}, got {log_level!r}", err=True)
+        raise typer.Exit(2)
     try:
         settings = load_settings(fakes_env, webhook_secret=webhook_secret, database=database,
                                  defects=parse_defects(defect), workers=workers, react_delay_s=react_delay)

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field
+from standardwebhooks import Webhook
 
 from reference_middleware.defects import BUSINESS_CLOCK, Defect
 
@@ -114,4 +115,8 @@ def load_settings(fakes_env: Path | None, **options) -> Settings:
     if options.get("defects") and set(options["defects"]) & BUSINESS_CLOCK and not env.get("RH_CLOCK_URL"):
         raise ConfigError(f"the defects {', '.join(sorted(set(options['defects']) & BUSINESS_CLOCK))} schedule by the harness's "
                           "business clock: RH_CLOCK_URL is missing from the fakes' env file")
+    try:
+        Webhook(secret)
+    except Exception as e:  # noqa: BLE001 (the library raises binascii errors and others on a bad key)
+        raise ConfigError(f"the webhook secret is not a Standard Webhooks secret (whsec_ and base64): {e}") from None
     return Settings(fakes=fakes_from_env(env), webhook_secret=secret, clock_url=env.get("RH_CLOCK_URL"), **options)

@@ -205,6 +205,7 @@ def run(
         spec = load(scenario)
     except ScenarioError as exc:
         raise _fail(str(exc)) from None
+    _writable_dir(report_dir, "--report-dir")
     updates: dict = {}
     if seed is not None:
         updates["seed"] = seed
@@ -212,6 +213,8 @@ def run(
         updates["time_scale"] = time_scale
     spec = spec.model_copy(update=updates)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from simulators.serving import ServingError
 
     from simulators.model.demand import DAY
 
@@ -234,7 +237,7 @@ def run(
         except Unreachable as exc:
             errors.print(f"[bold red]unreachable:[/] {exc}")
             raise typer.Exit(EXIT_UNREACHABLE) from None
-        except ValueError as exc:
+        except (ValueError, ServingError) as exc:
             raise _fail(str(exc)) from None
     _finish(verdict, report_dir)
 
@@ -247,12 +250,26 @@ def reconcile(
     """Run the oracle again on a saved run, without running it again."""
     from simulators.runner import reconcile_saved
 
+    if report_dir is not None:
+        _writable_dir(report_dir, "--report-dir")
     try:
         with console.status(f"Reconciling the run saved in {run_dir}…"):  # a million returns take ~12 s
             verdict = reconcile_saved(run_dir)
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from None
     _finish(verdict, report_dir or run_dir)
+
+
+def _writable_dir(path: Path, flag: str) -> None:
+    """The directory exists (made if need be) and takes files, or a clear usage error."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".returns-harness-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        what = "is a file, not a directory" if path.exists() and not path.is_dir() else (exc.strerror or str(exc)).lower()
+        raise _fail(f"{flag} {path}: {what}; give a directory you can write to") from None
 
 
 def _by_stage(stages: dict[str, int]) -> str:

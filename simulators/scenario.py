@@ -268,7 +268,9 @@ def load(name_or_path: str | Path) -> Scenario:
         if not path.exists():
             raise ScenarioError(f"no scenario named {name_or_path!r}; shipped: {', '.join(shipped())}, or give a path to a .yaml file")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start}): a scenario is a YAML file") from None
     return parse(text, str(path))

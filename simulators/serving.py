@@ -71,6 +71,9 @@ def _bind(host: str, port: int, name: str) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+    except socket.gaierror as exc:
+        sock.close()
+        raise ServingError(f"--host {host!r}: not an address of this machine ({exc.strerror or exc})") from None
     except OSError as exc:
         sock.close()
         raise ServingError(f"cannot serve the {name} fake on {host}:{port}: {exc.strerror or exc}; choose another --base-port") from None

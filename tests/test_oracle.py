@@ -5,6 +5,7 @@ Then `returns-harness run` and `reconcile` end to end, with their exit codes."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -322,9 +323,29 @@ def test_run_exits_2_on_bad_flags_and_3_when_the_layer_is_unreachable(tmp_path):
     unknown = harness("run", "--defect", "no-such-defect", cwd=tmp_path)
     assert unknown.returncode == 2 and "--defect: unknown no-such-defect" in unknown.stderr
     missing = harness("reconcile", "nowhere", cwd=tmp_path)
-    assert missing.returncode == 2 and "is not a saved run" in missing.stderr
+    assert missing.returncode == 2 and "nowhere does not exist" in missing.stderr
+    (tmp_path / "empty").mkdir()
+    empty = harness("reconcile", "empty", cwd=tmp_path)
+    assert empty.returncode == 2 and "is not a saved run" in empty.stderr
     unreachable = harness("run", "--sut-url", "http://127.0.0.1:9/webhooks", cwd=tmp_path)
     assert unreachable.returncode == 3 and "unreachable" in unreachable.stderr
+    # Configuration mistakes are usage errors that say what to change, never a traceback (exit 1
+    # would read as "a check failed").
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cases = {
+            ("run", "--report-dir", "a-file"): "--report-dir a-file: is a file, not a directory",
+            ("run", "latin1.yaml"): "latin1.yaml: not UTF-8 text",
+            ("run", "--sut-url", f"http://127.0.0.1:{port}/webhooks", "--base-port", str(port - 1)): "choose another --base-port",
+            ("reconcile", "nowhere", "--report-dir", "a-file"): "--report-dir a-file: is a file",
+        }
+        for args, expected in cases.items():
+            done = harness(*args, cwd=tmp_path)
+            assert done.returncode == 2 and expected in done.stderr.replace("\n", " ") and "Traceback" not in done.stderr, (args, done.stderr)
 
 
 def test_counts_stay_complete_when_the_listing_stops(verdicts, monkeypatch):

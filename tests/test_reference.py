@@ -331,5 +331,9 @@ def test_the_command_refuses_bad_flags_naming_them(tmp_path):
     assert scheme.returncode == 2 and "--database: expected sqlite:///FILE" in scheme.stderr
     unopenable = run_cli("--webhook-secret", "whsec_eA==", "--database", "sqlite:///no/such/dir/ref.db")
     assert unopenable.returncode == 2 and "--database: cannot open" in unopenable.stderr and "Traceback" not in unopenable.stderr
+    secret = run_cli("--webhook-secret", "not-base64")
+    assert secret.returncode == 2 and "not a Standard Webhooks secret" in secret.stderr and "Traceback" not in secret.stderr
+    loud = run_cli("--webhook-secret", "whsec_eA==", "--log-level", "loud")
+    assert loud.returncode == 2 and "--log-level: expected one of debug, info, warning, error" in loud.stderr
     refused = run_cli("--webhook-secret", "whsec_eA==", "--database", "postgresql://rh:hunter2@127.0.0.1:1/returns")
     assert refused.returncode == 2 and "rh:***@127.0.0.1:1" in refused.stderr and "hunter2" not in refused.stderr

@@ -181,6 +181,8 @@ def missing(directory: Path) -> list[str]:
 
 def open_saved(directory: Path) -> tuple[duckdb.DuckDBPyConnection, dict[str, Any]]:
     """Views over a saved run's Parquet files, and its small parts (scenario, summary, timeline)."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} does not exist" if not directory.exists() else f"{directory} is not a directory")
     lacking = missing(directory)
     if lacking and (directory / "expected.json").is_file():
         raise FileNotFoundError(f"{directory} was saved by an earlier returns-harness (JSON files); this one reads "
