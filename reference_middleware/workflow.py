@@ -150,6 +150,9 @@ class Workflow:
 
     async def return_created(self, w: Work, ret: dict) -> None:
         rid, erp = w.return_id, self.fakes.erp
+        # The portal is the source of truth: a return it does not know (404: a bug, or a signed event
+        # for a return nobody requested) gets nothing, and its record is used rather than the event's.
+        ret = await w.step("portal-return", lambda _key: self.fakes.portal.call("GET", f"/returns/{rid}", correlation_id=rid))
         await w.remember("return", ret)
         if await w.get("cancelled"):
             return

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import REFERENCE_SEED as SEED
 from tests.reference_process import ReferenceProcess, wait_until
-from tests.reference_script import Script, approved, through_inspection
+from tests.reference_script import WAIT_S, Script, approved, through_inspection
 
 
 @pytest.fixture
@@ -87,6 +87,18 @@ def test_a_return_outside_the_window_is_rejected_and_nothing_is_written(run, ord
     script.wait_status(ret["id"], "rejected")
     assert script.rmas(ret["id"]) == []
     assert "window" in script.get("returns_portal", f"/returns/{ret['id']}")["rejection_reason"]
+
+
+def test_a_signed_event_for_a_return_the_portal_does_not_know_writes_nothing(run, orders):
+    script = run()
+    ret = script.new_return(next(orders["eligible"]))
+    unknown = {**ret, "id": "RET-999999"}
+    assert script.send(script.created(unknown)).status_code == 200  # stored: the signature is good
+    wait_until(lambda: any(j["state"] == "dead" for j in script.http.get(f"{script.ref.url}/returns/RET-999999").json()["jobs"]),
+               WAIT_S, what="the job of the unknown return to be refused")
+    writes = [e for system in ("erp", "carrier", "wms", "returns_portal")
+              for e in script.get(system, "/__admin/journal", correlation_id="RET-999999")["entries"] if e["method"] != "GET"]
+    assert writes == [] and script.rmas("RET-999999") == []
 
 
 def test_duplicate_and_semantic_duplicate_deliveries_do_nothing_twice(run, orders):
