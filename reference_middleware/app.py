@@ -61,6 +61,23 @@ class Metrics:
         }
 
 
+MAX_EVENT_BYTES = 1 << 20  # an event is a few KB: a megabyte is a mistake or an attack, refused before it is all read
+
+
+async def _limited_body(request: Request) -> bytes | None:
+    """The body, or None as soon as it is over MAX_EVENT_BYTES (declared or as it arrives)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_EVENT_BYTES:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_EVENT_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_app(settings: Settings) -> FastAPI:
     metrics = Metrics()
     webhook = Webhook(settings.webhook_secret)
@@ -84,7 +101,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
 
     async def intake(request: Request) -> JSONResponse:
-        body = await request.body()
+        body = await _limited_body(request)
+        if body is None:
+            metrics.refused.labels("too-large").inc()
+            return problem(413, "Content Too Large", f"an event is at most {MAX_EVENT_BYTES:,} bytes; nothing was stored")
         if Defect.SLOW in settings.defects:
             await asyncio.sleep(settings.slow_ms / 1000)
         repo: Repository = state["repo"]

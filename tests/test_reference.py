@@ -128,6 +128,7 @@ def test_forged_stale_and_malformed_deliveries_are_refused_and_change_nothing(ru
     assert forged.status_code == 401 and forged.headers["content-type"] == "application/problem+json"
     assert script.send(script.created(ret), skew_s=-600).status_code == 401  # signed 10 minutes ago
     assert script.send(script.created(ret), body=b'{"id": "evt_x", "type": "return.cr').status_code == 400
+    assert script.send(script.created(ret), body=b" " * (2 << 20)).status_code == 413  # refused before it is all read
     missing = script.created(ret)
     del missing["data"]["lines"]
     refused = script.send(missing)

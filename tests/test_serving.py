@@ -181,3 +181,19 @@ def test_the_journal_keeps_no_client_secret_or_token_and_tokens_are_unpredictabl
     # Another fleet with the same seed issues other tokens: they follow from no seed.
     with fleet_in_thread(seed=11, base_port=0) as twin:
         assert _erp_token(twin.fakes["erp"]) not in tokens
+
+
+def test_a_body_over_a_megabyte_is_refused_413_without_reading_it_all(fleet):
+    erp = fleet.fakes["erp"]
+    token = _erp_token(erp)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Idempotency-Key": "huge-1"}
+    store = fleet.apps["erp"].state.system.store
+    before = len(store.credit_memos)
+    huge = httpx.post(f"{erp.url}/credit-memos", content=b"[" + b"0," * 600_000 + b"0]", headers=headers)
+    assert huge.status_code == 413 and huge.headers["content-type"].startswith("application/problem+json")
+    # Declared too large: refused at once, before a byte of the body is read.
+    with socket.create_connection(("127.0.0.1", httpx.URL(erp.url).port)) as sock:
+        sock.sendall(f"POST /credit-memos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n".encode())
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413")
+    assert len(store.credit_memos) == before

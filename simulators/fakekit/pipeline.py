@@ -53,14 +53,26 @@ class CallContext:
         }
 
 
-async def _read_body(receive) -> bytes | None:
-    """The whole request body, or None when the client went away before sending all of it."""
-    chunks = []
+MAX_BODY_BYTES = 1 << 20  # a document of these APIs is a few KB; a megabyte is a mistake or an attack
+TOO_LARGE = Problem(413, "request-too-large", f"The request body is over {MAX_BODY_BYTES:,} bytes; nothing was read or changed.",
+                    title="Request body too large")
+
+
+async def _read_body(receive, declared: bytes | None) -> bytes | Problem | None:
+    """The whole request body; None when the client went away before sending all of it; a 413
+    once it is over MAX_BODY_BYTES (by its Content-Length, or as it arrives)."""
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return TOO_LARGE
+    chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return TOO_LARGE
+        chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
 
@@ -129,11 +141,11 @@ class FakePipeline:
         system = self.system
         started = time.perf_counter()
         method, path = scope["method"], scope["path"]
-        headers = {k: v for k, v in scope["headers"] if k in (b"authorization", b"idempotency-key", b"x-correlation-id")}
+        headers = {k: v for k, v in scope["headers"] if k in (b"authorization", b"idempotency-key", b"x-correlation-id", b"content-length")}
         authorization = _text(headers.get(b"authorization"))
         ctx = CallContext(None, _text(headers.get(b"x-correlation-id")), _text(headers.get(b"idempotency-key")))
         scope.setdefault("state", {})["call"] = ctx
-        body = await _read_body(receive) if method in _BODY_METHODS else b""
+        body = await _read_body(receive, headers.get(b"content-length")) if method in _BODY_METHODS else b""
         recorder = _Recorder(send, keep_body=method != "GET")
         at = system.clock.now()
         outcome: dict[str, Any] = {}
@@ -144,6 +156,9 @@ class FakePipeline:
                 # fragment, or storing its 4xx under the Idempotency-Key, would turn the client's
                 # correct retry into a "key reused" failure. Journalled as aborted, nothing else.
                 recorder.status, outcome["aborted"] = 499, True
+            elif isinstance(body, Problem):
+                await body.response(path)(scope, receive, recorder)
+                body = b""
             else:
                 await self._handle(scope, _replaying(body, receive), recorder, ctx, authorization, body, outcome)
         finally:
