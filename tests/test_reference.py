@@ -129,12 +129,14 @@ def test_forged_stale_and_malformed_deliveries_are_refused_and_change_nothing(ru
     assert script.send(script.created(ret), skew_s=-600).status_code == 401  # signed 10 minutes ago
     assert script.send(script.created(ret), body=b'{"id": "evt_x", "type": "return.cr').status_code == 400
     assert script.send(script.created(ret), body=b" " * (2 << 20)).status_code == 413  # refused before it is all read
+    assert script.send(script.created(ret), body=b'{"id": "evt_\xff"}').status_code == 400  # signed, not UTF-8: malformed
+    assert script.send(script.created(ret), body=b'{"id": "evt_\xff"}', forged=True).status_code == 401
     missing = script.created(ret)
     del missing["data"]["lines"]
     refused = script.send(missing)
     assert refused.status_code == 422
     assert [e["field"] for e in refused.json()["errors"]] == ["data.lines"]
-    assert script.metric("reference_dead_letters") == 2
+    assert script.metric("reference_dead_letters") == 3
     assert script.http.get(f"{script.ref.url}/returns/{ret['id']}").status_code == 404
     assert script.rmas(ret["id"]) == [] and script.status(ret["id"]) == "requested"
 
