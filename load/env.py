@@ -102,6 +102,7 @@ async def serve(args: argparse.Namespace, scenario) -> None:
             "seed_config": master.config.model_dump(mode="json"),
             "fakes": {name: fake.url for name, fake in fleet.fakes.items()},
             "credentials": fakes_env,
+            "admin_token": fleet.admin_token,  # set when the fakes listen beyond loopback
             "webhook_url": webhook_url,
             "secret": secret,
             "sut": {"kind": "external" if args.sut_url else "reference", "url": webhook_url, "defects": list(args.defect)},

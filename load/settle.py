@@ -31,7 +31,8 @@ class Fakes:
     def __init__(self, env: dict[str, Any], timeout_s: float = 30.0) -> None:
         self.urls = env["fakes"]
         self.portal_key = env["credentials"]["RH_RETURNS_PORTAL_API_KEY"]
-        self.http = httpx.Client(timeout=timeout_s)
+        token = env.get("admin_token")
+        self.http = httpx.Client(timeout=timeout_s, headers={"authorization": f"Bearer {token}"} if token else None)
 
     def close(self) -> None:
         self.http.close()

@@ -57,6 +57,9 @@ def fakes(
         try:
             fleet.write_env(env_file)
             _print_fleet(fleet, env_file)
+            if fleet.admin_token:
+                console.print(f"[bold yellow]Listening beyond loopback on {host}[/]: the admin API (/__admin: journal, state, faults, "
+                              f"reset) wants [bold]Authorization: Bearer {fleet.admin_token}[/] (shown once, not written to any file).")
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

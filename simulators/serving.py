@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import logging
 import os
+import secrets
 import socket
 import threading
 from collections.abc import Iterator
@@ -63,6 +64,10 @@ class _Server(uvicorn.Server):
         return contextlib.nullcontext()
 
 
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def _bind(host: str, port: int, name: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio turns TCP_NODELAY on only for sockets created as TCP, and
@@ -101,13 +106,19 @@ class FakeFleet:
         master: MasterData | None = None,
         clock: Clock | None = None,
         apps: dict[str, object] | None = None,
+        admin_token: str | None = None,
         **system_options,
     ) -> None:
+        """Served beyond loopback, the admin API wants ``admin_token`` (one is made if none is
+        given: :attr:`admin_token`, printed once by the CLI); on loopback it answers loopback only."""
         self.master = master or master_data(seed)
         self.clock = clock or WallClock(self.master.config.epoch)
         self.host = host
         self.base_port = base_port
         self.apps = apps or create_apps(self.master, self.clock, **system_options)
+        self.admin_token = admin_token or (None if _loopback(host) else secrets.token_urlsafe(24))
+        for app in self.apps.values():
+            app.state.system.admin_token = self.admin_token
         self.fakes: dict[str, RunningFake] = {}
         self._servers: list[_Server] = []
         self._tasks: list[asyncio.Task] = []

@@ -197,3 +197,24 @@ def test_a_body_over_a_megabyte_is_refused_413_without_reading_it_all(fleet):
                      f"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n".encode())
         assert sock.recv(4096).startswith(b"HTTP/1.1 413")
     assert len(store.credit_memos) == before
+
+
+def test_the_admin_api_beyond_loopback_wants_the_fleets_token(tmp_path):
+    with fleet_in_thread(seed=3, host="0.0.0.0", base_port=0) as wide:
+        port = httpx.URL(wide.fakes["erp"].url).port
+        admin = f"http://127.0.0.1:{port}/__admin/faults"
+        refused = httpx.get(admin)
+        assert refused.status_code == 401 and "admin token" in refused.json()["detail"]
+        assert httpx.get(admin, headers={"Authorization": "Bearer guess"}).status_code == 401
+        assert httpx.get(admin, headers={"Authorization": f"Bearer {wide.admin_token}"}).status_code == 200
+        assert "RH_ADMIN_TOKEN" not in wide.write_env(tmp_path / ".env").read_text()  # a layer has no need of it
+
+
+def test_the_admin_api_on_loopback_answers_loopback_clients_only(fleet):
+    from fastapi.testclient import TestClient
+
+    app = fleet.apps["wms"]
+    assert fleet.admin_token is None
+    assert httpx.get(f"{fleet.fakes['wms'].url}/__admin/faults").status_code == 200
+    remote = TestClient(app, client=("192.0.2.7", 40000))  # a documentation address: nothing is sent anywhere
+    assert remote.get("/__admin/faults").status_code == 403 and remote.post("/__admin/reset").status_code == 403

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+import hmac
+
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from simulators.fakekit.hooks import FaultRule, FaultRuleSpec
 from simulators.fakekit.journal import JournalQuery
-from simulators.fakekit.problems import not_found
+from simulators.fakekit.problems import Problem, not_found
 
 
 class JournalPage(BaseModel):
@@ -28,8 +30,26 @@ class JournalSummaryRow(BaseModel):
     count: int
 
 
+LOOPBACK = ("127.", "::1", "localhost")
+
+
+def guard(request: Request) -> None:
+    """The admin API can reset the fakes and inject outages: on loopback, for loopback clients
+    only; served beyond it, for callers with the fleet's admin token (``Authorization: Bearer``)."""
+    token = request.app.state.system.admin_token
+    if token is None:
+        client = request.client.host if request.client else ""
+        if not client.startswith(LOOPBACK) and client != "testclient":
+            raise Problem(403, "admin-loopback-only", "The admin API answers loopback clients only.")
+        return
+    given = request.headers.get("authorization", "").removeprefix("Bearer ")
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise Problem(401, "admin-token-required", "The admin API wants the fleet's admin token: Authorization: Bearer <RH_ADMIN_TOKEN>.",
+                      headers={"WWW-Authenticate": 'Bearer realm="returns-harness admin"'})
+
+
 def admin_router() -> APIRouter:
-    router = APIRouter(prefix="/__admin", tags=["admin"])
+    router = APIRouter(prefix="/__admin", tags=["admin"], dependencies=[Depends(guard)])
 
     @router.get("/journal", response_model=JournalPage, summary="Requests received, oldest first")
     async def journal(

@@ -41,6 +41,7 @@ class FakeSystem:
         self.clock = clock or WallClock(master.config.epoch)
         self.store = store_factory(master, self.clock)
         self.public_paths = public_paths
+        self.admin_token: str | None = None  # set when served beyond loopback: /__admin then wants it
         seed = master.config.seed
         self.journal = Journal(journal_capacity, spill_dir / f"{name}-journal.jsonl" if spill_dir else None)
         self.hooks = FaultHooks(name, seed, self.clock)
