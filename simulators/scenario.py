@@ -19,7 +19,7 @@ from simulators.domain import Category, Condition, Disposition, Resolution
 from simulators.fakekit.hooks import FaultRuleSpec
 from simulators.seed import DEFAULT_EPOCH
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"  # package data: works from a wheel too
 
 Rate = Annotated[float, Field(ge=0, le=1)]
 Positive = Annotated[float, Field(gt=0)]
