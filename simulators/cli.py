@@ -47,9 +47,15 @@ def fakes(
         int, typer.Option(help="ERP on base+1, WMS base+2, carrier base+3, returns portal base+4", min=1, max=65531)
     ] = 8100,
     env_file: Annotated[Path, typer.Option(help="Where to write URLs and credentials for the integration layer")] = Path(".env.fakes"),
+    random_secrets: Annotated[bool, typer.Option("--random-secrets", help="Random credentials instead of ones fixed by the seed "
+                                                                         "(for shared hosts)")] = False,
 ) -> None:
     """Serve the fake ERP, WMS, carrier and returns portal until Ctrl-C."""
+    from simulators.fakekit.auth import random_secrets as randomize
     from simulators.serving import FakeFleet, ServingError
+
+    if random_secrets:
+        randomize()
 
     async def serve() -> None:
         fleet = FakeFleet(seed, host=host, base_port=base_port)
@@ -179,6 +185,8 @@ def run(
                                                 "or business (it reads the harness's business clock, RH_CLOCK_URL; SLAs in business time)")] = "wall",
     react_delay: Annotated[float, typer.Option(help="The embedded reference waits this many wall seconds before working on each event "
                                                     "(a slower, still correct layer)", min=0, max=3600)] = 0.0,
+    random_secrets: Annotated[bool, typer.Option("--random-secrets", help="Random credentials and webhook secret instead of ones fixed "
+                                                                         "by the seed (for shared hosts; read them from .env.fakes)")] = False,
 ) -> None:
     """Verify an integration layer: run a scenario live against it, settle, reconcile, report.
 
@@ -194,6 +202,10 @@ def run(
 
     if defect and sut_url:
         raise _fail("--defect switches defects of the embedded reference; it cannot be combined with --sut-url")
+    if random_secrets:
+        from simulators.fakekit.auth import random_secrets as randomize
+
+        randomize()
     if react_delay and sut_url:
         raise _fail("--react-delay slows the embedded reference; it cannot be combined with --sut-url")
     if sut_clock not in ("wall", "business"):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simulators.fakekit.auth import seeded
 from simulators.oracle import RunRecord, reconcile, save
 from simulators.scenario import Scenario
 from simulators.sut import ReferenceProcess, check_reachable
@@ -37,8 +38,9 @@ def _death(code: int) -> str:
 
 
 def webhook_secret(seed: int) -> str:
-    """A Standard Webhooks secret fixed by the seed, so a user's layer can be configured once."""
-    return "whsec_" + base64.b64encode(hashlib.sha256(f"returns-harness:{seed}:webhooks".encode()).digest()).decode()
+    """A Standard Webhooks secret fixed by the seed, so a user's layer can be configured once
+    (random, as the credentials, after ``--random-secrets``)."""
+    return "whsec_" + base64.b64encode(seeded(f"{seed}:webhooks")).decode()
 
 
 @dataclass

@@ -301,6 +301,13 @@ def test_run_verifies_the_reference_writes_reports_and_reconcile_reads_them_back
     done = harness("run", "tiny.yaml", "--report-dir", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "out" / ".env.fakes").stat().st_mode & 0o077 == 0  # credentials and the webhook secret: the owner's only
+    secrets = [v for k, v in (line.split("=", 1) for line in (tmp_path / "out" / ".env.fakes").read_text().splitlines() if "=" in line)
+               if k.endswith(("_SECRET", "_API_KEY"))]
+    assert len(secrets) == 5  # the ERP's client secret, three API keys, the webhook secret
+    for path in (p for p in (tmp_path / "out").rglob("*") if p.is_file() and p.name != ".env.fakes"):
+        text = (str(query(path.parent, f"SELECT * FROM {path.stem}")) if path.suffix == ".parquet"
+                else path.read_bytes().decode("utf-8", "replace"))
+        assert not [s for s in secrets if s in text], f"a secret in {path}"
     assert "one-rma-per-approved-return" in done.stdout and "PASS" in done.stdout
     assert verdict_counts(tmp_path / "out")["one-rma-per-approved-return"]["ok"] > 5
     verdict = orjson.loads((tmp_path / "out" / "verdict.json").read_bytes())

@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from simulators.serving import PORT_OFFSETS, fleet_in_thread
+from simulators.serving import PORT_OFFSETS, FakeFleet, fleet_in_thread
 from tests.test_fakekit import LABEL
 
 
@@ -218,3 +218,19 @@ def test_the_admin_api_on_loopback_answers_loopback_clients_only(fleet):
     assert httpx.get(f"{fleet.fakes['wms'].url}/__admin/faults").status_code == 200
     remote = TestClient(app, client=("192.0.2.7", 40000))  # a documentation address: nothing is sent anywhere
     assert remote.get("/__admin/faults").status_code == 403 and remote.post("/__admin/reset").status_code == 403
+
+
+def test_random_secrets_make_every_credential_unguessable(monkeypatch):
+    from simulators.fakekit import auth
+    from simulators.runner import webhook_secret
+
+    def credentials() -> list[str]:
+        apps = FakeFleet(4).apps.values()
+        return [v for app in apps for v in (app.state.system.credentials.api_key, app.state.system.credentials.client_secret) if v]
+
+    seeded = (credentials(), webhook_secret(4))
+    assert seeded == (credentials(), webhook_secret(4))  # fixed by the seed: configure a layer once
+    monkeypatch.setattr(auth, "_salt", "")
+    auth.random_secrets()
+    random = (credentials(), webhook_secret(4))
+    assert len(seeded[0]) == len(random[0]) == 4 and not set(seeded[0]) & set(random[0]) and seeded[1] != random[1]

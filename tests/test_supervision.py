@@ -105,7 +105,7 @@ def test_a_harness_killed_outright_takes_its_reference_with_it(tmp_path):
         reference_pid = _reference_of(harness.pid)[0]
         harness.kill()
         harness.wait(10)
-        wait_until(lambda: _gone(reference_pid), 15, what="the orphaned reference to exit")
+        wait_until(lambda: _gone(reference_pid), 5, what="the orphaned reference to exit")
     finally:
         harness.kill()
 

@@ -1,7 +1,9 @@
 """Who may call a fake: static API keys (portal, WMS, carrier) or OAuth2 client credentials (ERP).
 
 Credentials are derived from the seed, so the ``.env`` file a run writes stays valid for the
-same seed. Tokens expire after ``token_ttl_s`` of wall-clock time, as the client lives it.
+same seed and a user configures a layer once; on a shared host :func:`random_secrets` makes them
+(and the webhook secret) unguessable for this process instead. Access tokens are always random.
+Tokens expire after ``token_ttl_s`` of wall-clock time, as the client lives it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,22 @@ from simulators.clock import Clock, technical_seconds
 from simulators.fakekit.problems import Problem
 
 
+_salt = ""  # empty: secrets follow from the seed; see random_secrets()
+
+
+def random_secrets() -> None:
+    """From now on, in this process, every credential and webhook secret is random, not seeded."""
+    global _salt
+    _salt = secrets.token_hex(16)
+
+
+def seeded(text: str) -> bytes:
+    """32 bytes that follow from ``text`` (and the seed in it), or from nothing after random_secrets()."""
+    return hashlib.sha256(f"returns-harness:{_salt}{text}".encode()).digest()
+
+
 def derive_secret(system: str, seed: int, what: str) -> str:
-    return hashlib.sha256(f"returns-harness:{system}:{seed}:{what}".encode()).hexdigest()[:32]
+    return seeded(f"{system}:{seed}:{what}").hex()[:32]
 
 
 @dataclass(frozen=True)
