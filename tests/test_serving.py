@@ -135,6 +135,10 @@ def test_fakes_command_says_which_port_is_taken(tmp_path: Path):
         done = subprocess.run(_cli("fakes", "--base-port", str(base), "--env-file", str(tmp_path / "e")), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"127.0.0.1:{base + 2}" in done.stderr and "wms" in done.stderr and "Traceback" not in done.stderr
+    unknown = subprocess.run(_cli("fakes", "--host", "no-such-host.invalid", "--env-file", str(tmp_path / "e")), capture_output=True,
+                             text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
+    assert unknown.returncode == 2 and "--host 'no-such-host.invalid': not an address of this machine" in unknown.stderr
+    assert "--base-port" not in unknown.stderr and "Traceback" not in unknown.stderr
 
 
 def _erp_token(erp) -> str:
