@@ -64,4 +64,4 @@ async def _can_open(url: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(cli(prog_name="returns-harness reference"))  # also `python -m reference_middleware`

@@ -29,8 +29,21 @@ errors = Console(stderr=True)
 EXIT_USAGE = 2
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            console.print(f"returns-harness {version('returns-harness')}")
+        except PackageNotFoundError:
+            console.print("returns-harness (not installed: run from a checkout)")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit")] = False,
+) -> None:
     """Test harness for the integration layer between an ERP, a WMS, parcel carriers and a returns portal."""
 
 
@@ -41,7 +54,8 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command()
 def fakes(
-    seed: Annotated[int, typer.Option(help="Seed of the master data (customers, items, orders...)", min=0)] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the master data (customers, items, orders...); the default is baseline's, "
+                                           "so the data you explore is the data `returns-harness run` uses", min=0)] = 1,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     base_port: Annotated[
         int, typer.Option(help="ERP on base+1, WMS base+2, carrier base+3, returns portal base+4", min=1, max=65531)
@@ -61,7 +75,9 @@ def fakes(
         fleet = FakeFleet(seed, host=host, base_port=base_port)
         await fleet.start()
         try:
-            fleet.write_env(env_file)
+            from simulators.runner import webhook_secret
+
+            fleet.write_env(env_file, RH_WEBHOOK_SECRET=webhook_secret(seed))
             _print_fleet(fleet, env_file)
             if fleet.admin_token:
                 console.print(f"[bold yellow]Listening beyond loopback on {host}[/]: the admin API (/__admin: journal, state, faults, "
@@ -171,11 +187,18 @@ def _print_fleet(fleet, env_file: Path) -> None:
 EXIT_FAILED, EXIT_UNREACHABLE = 1, 3
 
 
+def _defect_names() -> list[str]:
+    from simulators.sut import known_defects
+
+    return known_defects()
+
+
 @app.command()
 def run(
     scenario: Annotated[str, typer.Argument(help="A shipped scenario (baseline, chaos, ...) or a path to a YAML file")] = "baseline",
     sut_url: Annotated[str | None, typer.Option(help="Webhook URL of your integration layer; default: start the reference")] = None,
-    defect: Annotated[list[str], typer.Option(help="Switch on a known defect of the embedded reference (repeatable)")] = [],  # noqa: B006
+    defect: Annotated[list[str], typer.Option(help="Switch on a known defect of the embedded reference (repeatable): "
+                                                   + ", ".join(_defect_names()))] = [],  # noqa: B006
     report_dir: Annotated[Path, typer.Option(help="Where verdict.json, junit.xml, report.html and the saved run go")] = Path("rh-report"),
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed", min=0)] = None,
     time_scale: Annotated[float | None, typer.Option(help="Simulated seconds per wall second (overrides the scenario)", min=1)] = None,

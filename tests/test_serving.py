@@ -117,6 +117,10 @@ def test_fakes_command_serves_writes_env_and_stops_cleanly_on_ctrl_c(tmp_path: P
         env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
         assert env["RH_ERP_URL"] == f"http://127.0.0.1:{base + 1}"
         assert env["RH_RETURNS_PORTAL_URL"] == f"http://127.0.0.1:{base + 4}"
+        from simulators.runner import webhook_secret
+
+        assert env["RH_WEBHOOK_SECRET"] == webhook_secret(4) and env["RH_CLOCK_URL"] == f"http://127.0.0.1:{base + 1}/clock"
+        assert env_file.stat().st_mode & 0o077 == 0
         for key in ("RH_ERP_URL", "RH_WMS_URL", "RH_CARRIER_URL", "RH_RETURNS_PORTAL_URL"):
             assert httpx.get(f"{env[key]}/healthz").status_code == 200
     finally:
@@ -125,6 +129,11 @@ def test_fakes_command_serves_writes_env_and_stops_cleanly_on_ctrl_c(tmp_path: P
     assert proc.returncode == 0, out
     assert "Stopping the fakes" in out and "Traceback" not in out
     assert f"http://127.0.0.1:{base + 3}" in out
+
+
+def test_the_command_says_its_version():
+    done = subprocess.run(_cli("--version"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("returns-harness ")
 
 
 def test_fakes_command_says_which_port_is_taken(tmp_path: Path):
