@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import math
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import IO
@@ -23,7 +25,7 @@ from simulators.delivery import Deliverer, Event, HttpTransport
 from simulators.faults import FaultPlan, heal_api_faults, install_api_faults
 from simulators.model.demand import DAY
 from simulators.model.expected import Expectation
-from simulators.model.lifecycle import STALL_AFTER_WALL_S, TERMINAL, ReturnsModel, ended
+from simulators.model.lifecycle import AWAITING, STALL_AFTER_WALL_S, TERMINAL, ReturnsModel, ended
 from simulators.model.standin import InlineIntegration
 from simulators.model.trace import Trace
 from simulators.scenario import Scenario
@@ -72,7 +74,7 @@ class World:
         self.trace = Trace(scenario.epoch, trace_sink)
         self.expectations: dict[str, Expectation] = {}
         self.model = ReturnsModel(self.env, scenario, self.stores, self.trace, self._expect, self._finished, lean=self.lean,
-                                  stall_after_wall_s=stall_after_wall_s if live else 0.0)
+                                  stall_after_wall_s=stall_after_wall_s if live else 0.0, layer_quiet_s=self._layer_quiet_s)
         self.events: Counter[str] = Counter()
         self.deliverer: Deliverer | None = None
         self.stand_in: InlineIntegration | None = None
@@ -88,6 +90,11 @@ class World:
         self.selfwatch: SelfWatch | None = None  # how late the harness itself ran (live mode)
         for store in (self.stores["returns_portal"], self.stores["carrier"], self.stores["wms"]):
             store.listeners.append(self._announced)
+
+    def _layer_quiet_s(self, return_id: str) -> float:
+        """Wall seconds since the layer last called any fake for this return (inf: never)."""
+        last = max((app.state.system.last_call.get(return_id, -math.inf) for app in self.apps.values()), default=-math.inf)
+        return time.monotonic() - last
 
     def _expect(self, expectation: Expectation) -> None:
         if self.keep_expectations:
@@ -113,9 +120,13 @@ class World:
             self.stand_in.forget(exp.return_id)
         portal.forget(exp.return_id)
 
-    def flush_expectations(self) -> None:
-        """Trace the expectations of returns still on their way (a run cut short by its limit)."""
+    def flush_expectations(self, *, settled: bool = False) -> None:
+        """Trace the expectations of returns still on their way (a run cut short by its limit).
+        ``settled``: the settle phase ran out, so a return still waiting on the layer is stalled
+        there (a layer still retrying when it ends had its chance; a stopped run is not settled)."""
         for exp in self.model.open_expectations():
+            if settled and exp.outcome in AWAITING:
+                exp.outcome = AWAITING[exp.outcome]
             self.trace.emit(self.env.now, "expected", **vars(exp))
 
     def _announced(self, event_type: str, data: dict) -> None:
@@ -252,7 +263,7 @@ class World:
             if not self.healed:  # faults lasted the run (api_until: run-end): count what they did
                 self.api_faults_fired = heal_api_faults(self.apps)
                 self.healed = True
-            self.flush_expectations()
+            self.flush_expectations(settled=self.stopped is None)
         finally:
             if self.selfwatch:
                 await self.selfwatch.stop()

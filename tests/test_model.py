@@ -216,3 +216,25 @@ def test_order_to_return_age_peaks_near_twenty_days_and_late_requests_are_late()
     assert all(0 < age < window for age in on_time)
     # Triangular(0.5, 29.5, mode 20): median about 17 days.
     assert 14 <= statistics.median(on_time) <= 20
+
+
+def test_a_return_the_layer_is_still_working_on_is_not_stalled_until_it_goes_quiet_or_the_cap():
+    """Live, the world waits on the layer at least STALL_AFTER_WALL_S, and longer while the layer
+    keeps calling the fakes for that return (backing off under throttling is not stalling), up to
+    STALL_AT_MOST_WALL_S. Virtual time stands in for the wall here."""
+    from simulators.model.lifecycle import STALL_AFTER_S
+
+    def stalled_after(quiet_s: float) -> list[float]:
+        world = World(Scenario.model_validate({**QUICK, "volumes": {"days": 0.5, "returns_per_day": 40}}), trace_sink=io.BytesIO())
+        model = world.model
+        model.stall_after_wall_s, model.stall_at_most_s = 1.0, 10 * DAY
+        model.layer_quiet_s = lambda return_id: quiet_s
+        sink = world.trace.sink
+        world.run_virtual(stand_in=False)
+        trace = [orjson.loads(line) for line in sink.getvalue().splitlines()]
+        asked = {r["return_id"]: r["t"] for r in trace if r["kind"] == "requested"}
+        return [r["t"] - asked[r["return_id"]] for r in trace if r["kind"] == "stalled:awaiting-approval"]
+
+    quiet, busy = stalled_after(5.0), stalled_after(0.0)
+    assert quiet and all(STALL_AFTER_S - 1 <= waited < STALL_AFTER_S + DAY for waited in quiet)  # quiet: the usual deadline
+    assert busy and all(10 * DAY - 1 <= waited < 11 * DAY for waited in busy)  # still calling: until the cap

@@ -48,6 +48,11 @@ STALL_AFTER_S = 3 * DAY  # no progress for this long: the return is stalled at i
 # time, which the compressed world must not cut short (a layer polling its inbox every few
 # seconds is correct; at 50,000x three business days are five wall seconds).
 STALL_AFTER_WALL_S = 15.0
+# ... unless the layer is still working on it (it called a fake for this return within the last
+# STALL_AFTER_WALL_S: backing off under throttling is not stalling), up to this long at most.
+STALL_AT_MOST_WALL_S = 60.0
+# What a return still waiting on the layer when the settle phase runs out is stalled at.
+AWAITING = {"requested": "stalled:awaiting-approval", "inspected": "stalled:awaiting-refund"}
 
 # Why customers return, by category (apparel is mostly fit; electronics mostly faults).
 REASONS: dict[Category, dict[ReturnReason, float]] = {
@@ -72,10 +77,13 @@ class ReturnsModel:
     def __init__(self, env: simpy.Environment, scenario: Scenario, stores: dict, trace: Trace,
                  on_expectation: Callable[[Expectation], None],
                  on_finished: Callable[[Expectation, str | None], None] = lambda exp, receipt_id: None,
-                 *, lean: bool = False, stall_after_wall_s: float = 0.0) -> None:
+                 *, lean: bool = False, stall_after_wall_s: float = 0.0,
+                 layer_quiet_s: Callable[[str], float] = lambda return_id: math.inf) -> None:
         """``on_expectation`` hears of each return when requested, ``on_finished`` when it ends
         (with its receipt id, if any). A ``lean`` model forgets what an ended return needed. A
-        live one waits on the layer for ``stall_after_wall_s`` at least (STALL_AFTER_WALL_S)."""
+        live one waits on the layer for ``stall_after_wall_s`` at least (STALL_AFTER_WALL_S), and
+        longer while ``layer_quiet_s(return_id)`` (wall seconds since the layer's last call for
+        it) says the layer is still at work on it."""
         self.env = env
         self.scenario = scenario
         self.portal, self.carrier, self.wms = stores["returns_portal"], stores["carrier"], stores["wms"]
@@ -107,6 +115,9 @@ class ReturnsModel:
         self.requested = 0
         self.demand_done = False
         self.stall_after_s = max(STALL_AFTER_S, stall_after_wall_s * scenario.time_scale)
+        self.stall_at_most_s = max(self.stall_after_s, STALL_AT_MOST_WALL_S * scenario.time_scale) if stall_after_wall_s else self.stall_after_s
+        self.stall_after_wall_s = stall_after_wall_s
+        self.layer_quiet_s = layer_quiet_s
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -129,11 +140,12 @@ class ReturnsModel:
     def _lognormal_s(self, rng: random.Random, median_days: float, sigma: float) -> float:
         return rng.lognormvariate(math.log(median_days * DAY), sigma)
 
-    def _wait_for(self, ready: Callable[[], bool], give_up: Callable[[], bool] = lambda: False) -> Generator:
-        """Look again every POLL_S until ready; False when stalled (or when give_up says so)."""
-        deadline = self.env.now + self.stall_after_s
+    def _wait_for(self, exp: Expectation, ready: Callable[[], bool]) -> Generator:
+        """Look again every POLL_S until ready; False when stalled: no move for stall_after_s, and
+        (live) the layer quiet on this return for stall_after_wall_s, or stall_at_most_s passed."""
+        deadline, last = self.env.now + self.stall_after_s, self.env.now + self.stall_at_most_s
         while not ready():
-            if give_up() or self.env.now >= deadline:
+            if self.env.now >= last or self.env.now >= deadline and self.layer_quiet_s(exp.return_id) >= self.stall_after_wall_s:
                 return False
             yield self.env.timeout(POLL_S)
         return True
@@ -171,6 +183,7 @@ class ReturnsModel:
         if exp is None:
             return
         approved = yield from self._wait_for(
+            exp,
             lambda: self._status(exp) in (ReturnStatus.APPROVED, ReturnStatus.REJECTED, ReturnStatus.CANCELLED)
             and (self._status(exp) is not ReturnStatus.APPROVED or self._label(exp) is not None),
         )
@@ -304,7 +317,7 @@ class ReturnsModel:
         exp.settle_inspection(self.policy, prices, reasons)
         self._move(exp, "inspected", inspection_id=inspection.id, refund_cents=exp.refund_cents,
                    units=[[u.item_id, u.quantity, u.condition.value, u.disposition.value] for u in exp.inspected])
-        closed = yield from self._wait_for(lambda: self._status(exp) is ReturnStatus.CLOSED)
+        closed = yield from self._wait_for(exp, lambda: self._status(exp) is ReturnStatus.CLOSED)
         self._move(exp, "closed" if closed else "stalled:awaiting-refund")
 
     def _serials(self, exp: Expectation, group: int, units: InspectedUnits) -> list[str] | None:
