@@ -25,7 +25,7 @@ from simulators.delivery import Deliverer, Event, HttpTransport
 from simulators.faults import FaultPlan, heal_api_faults, install_api_faults
 from simulators.model.demand import DAY
 from simulators.model.expected import Expectation
-from simulators.model.lifecycle import AWAITING, STALL_AFTER_WALL_S, TERMINAL, ReturnsModel, ended
+from simulators.model.lifecycle import AWAITING, STALL_AFTER_WALL_S, STALL_AT_MOST_WALL_S, TERMINAL, ReturnsModel, ended
 from simulators.model.standin import InlineIntegration
 from simulators.model.trace import Trace
 from simulators.scenario import Scenario
@@ -88,13 +88,15 @@ class World:
         self.timeline: list[dict] = []  # returns by stage, sampled over simulated time
         self.stopped: dict | None = None  # why a live run was stopped before it ended (the layer died...)
         self.selfwatch: SelfWatch | None = None  # how late the harness itself ran (live mode)
+        self._overtime_until: float | None = None  # past the settle limit, while the layer is still at work
         for store in (self.stores["returns_portal"], self.stores["carrier"], self.stores["wms"]):
             store.listeners.append(self._announced)
 
     def _layer_quiet_s(self, return_id: str) -> float:
-        """Wall seconds since the layer last called any fake for this return (inf: never)."""
-        last = max((app.state.system.last_call.get(return_id, -math.inf) for app in self.apps.values()), default=-math.inf)
-        return time.monotonic() - last
+        """Wall seconds since the layer last called any fake, for any return (inf: never). A layer
+        still at work (backing off, or working through a backlog that has not reached this return)
+        is not stalling this return yet."""
+        return time.monotonic() - max(app.state.system.last_call for app in self.apps.values())
 
     def _expect(self, expectation: Expectation) -> None:
         if self.keep_expectations:
@@ -247,8 +249,8 @@ class World:
             self.model.start()
             self.env.process(self._monitor())
             limit = self.scenario.volumes.days * DAY + settle_limit_days * DAY
-            while self.env.now < limit:
-                await self.driver.run(until=min(limit, self.env.now + slice_s))
+            while self._settling(limit):
+                await self.driver.run(until=min(limit, self.env.now + slice_s) if self.env.now < limit else self.env.now + slice_s)
                 if progress:
                     progress(self)
                 if watch is not None and (reason := watch(self)) is not None:
@@ -269,6 +271,16 @@ class World:
                 await self.selfwatch.stop()
             await fleet.stop()
             await transport.aclose()
+
+    def _settling(self, limit: float) -> bool:
+        """Go on until the settle limit; past it, only while the layer is still at work on open
+        returns, for STALL_AT_MOST_WALL_S at most (its time is not compressed: a slow layer finishing
+        a backlog is not a stalled one)."""
+        if self.env.now < limit:
+            return True
+        if self._overtime_until is None:
+            self._overtime_until = time.monotonic() + STALL_AT_MOST_WALL_S
+        return bool(self.open_returns) and self._layer_quiet_s("") < STALL_AFTER_WALL_S and time.monotonic() < self._overtime_until
 
     def summary(self) -> dict:
         return {

@@ -163,8 +163,7 @@ class FakePipeline:
                 await self._handle(scope, _replaying(body, receive), recorder, ctx, authorization, body, outcome)
         finally:
             system.hooks.in_flight -= 1
-            if ctx.correlation_id:
-                system.last_call[ctx.correlation_id] = time.monotonic()
+            system.last_call = time.monotonic()
             route = scope.get("route")
             system.journal.record(
                 {

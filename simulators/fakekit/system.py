@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,7 +44,7 @@ class FakeSystem:
         self.store = store_factory(master, self.clock)
         self.public_paths = public_paths
         self.admin_token: str | None = None  # set when served beyond loopback: /__admin then wants it
-        self.last_call: dict[str, float] = {}  # correlation id -> monotonic time of the layer's last call for it
+        self.last_call = -math.inf  # monotonic time of the layer's last call, whatever it was for
         seed = master.config.seed
         self.journal = Journal(journal_capacity, spill_dir / f"{name}-journal.jsonl" if spill_dir else None)
         self.hooks = FaultHooks(name, seed, self.clock)
@@ -55,4 +57,4 @@ class FakeSystem:
         self.hooks.clear()
         self.auth.reset()
         self.idempotency.clear()
-        self.last_call.clear()
+        self.last_call = -math.inf

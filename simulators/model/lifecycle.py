@@ -48,8 +48,9 @@ STALL_AFTER_S = 3 * DAY  # no progress for this long: the return is stalled at i
 # time, which the compressed world must not cut short (a layer polling its inbox every few
 # seconds is correct; at 50,000x three business days are five wall seconds).
 STALL_AFTER_WALL_S = 15.0
-# ... unless the layer is still working on it (it called a fake for this return within the last
-# STALL_AFTER_WALL_S: backing off under throttling is not stalling), up to this long at most.
+# ... unless the layer is still at work (it called a fake within the last STALL_AFTER_WALL_S:
+# backing off under throttling, or a backlog that has not reached this return yet, is not
+# stalling), up to this long at most.
 STALL_AT_MOST_WALL_S = 60.0
 # What a return still waiting on the layer when the settle phase runs out is stalled at.
 AWAITING = {"requested": "stalled:awaiting-approval", "inspected": "stalled:awaiting-refund"}
