@@ -23,7 +23,7 @@ from simulators.runner import webhook_secret
 from simulators.scenario import ScenarioError
 from simulators.scenario import load as load_scenario
 from simulators.seed import SeedConfig, generate
-from simulators.serving import FakeFleet, ServingError, write_env_file
+from simulators.serving import FakeFleet, ServingError, write_env_file, write_private
 from simulators.sut import ReferenceProcess, Unreachable, check_reachable
 
 ENV_FILE = "load-env.json"
@@ -111,8 +111,7 @@ async def serve(args: argparse.Namespace, scenario) -> None:
             "started_at": time.time(),
         }
         tmp = directory / (ENV_FILE + ".tmp")
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:  # it holds the webhook secret
-            f.write(json.dumps(env, indent=1))
+        write_private(tmp, json.dumps(env, indent=1))  # it holds the webhook secret and the admin token
         tmp.replace(directory / ENV_FILE)  # readers never see half a file
         print(f"load environment ready: {directory / ENV_FILE} (webhooks to {webhook_url})", flush=True)
         stop = asyncio.Event()

@@ -185,7 +185,11 @@ class FakeFleet:
 def write_env_file(path: Path, env: dict[str, str]) -> Path:
     """KEY=VALUE lines an integration layer reads, readable by their owner only (credentials)."""
     text = "# Written by returns-harness: where the fake systems listen and how to authenticate.\n"
-    text += "".join(f"{key}={value}\n" for key, value in env.items())
+    return write_private(path, text + "".join(f"{key}={value}\n" for key, value in env.items()))
+
+
+def write_private(path: Path, text: str) -> Path:
+    """``text`` in a file only its owner can read (it holds credentials or secrets)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         os.fchmod(f.fileno(), 0o600)  # an existing file keeps its mode on open

@@ -92,7 +92,7 @@ class World:
         for store in (self.stores["returns_portal"], self.stores["carrier"], self.stores["wms"]):
             store.listeners.append(self._announced)
 
-    def _layer_quiet_s(self, return_id: str) -> float:
+    def _layer_quiet_s(self) -> float:
         """Wall seconds since the layer last called any fake, for any return (inf: never). A layer
         still at work (backing off, or working through a backlog that has not reached this return)
         is not stalling this return yet."""
@@ -280,7 +280,7 @@ class World:
             return True
         if self._overtime_until is None:
             self._overtime_until = time.monotonic() + STALL_AT_MOST_WALL_S
-        return bool(self.open_returns) and self._layer_quiet_s("") < STALL_AFTER_WALL_S and time.monotonic() < self._overtime_until
+        return bool(self.open_returns) and self._layer_quiet_s() < STALL_AFTER_WALL_S and time.monotonic() < self._overtime_until
 
     def summary(self) -> dict:
         return {

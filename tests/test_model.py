@@ -228,7 +228,7 @@ def test_a_return_the_layer_is_still_working_on_is_not_stalled_until_it_goes_qui
         world = World(Scenario.model_validate({**QUICK, "volumes": {"days": 0.5, "returns_per_day": 40}}), trace_sink=io.BytesIO())
         model = world.model
         model.stall_after_wall_s, model.stall_at_most_s = 1.0, 10 * DAY
-        model.layer_quiet_s = lambda return_id: quiet_s
+        model.layer_quiet_s = lambda: quiet_s
         sink = world.trace.sink
         world.run_virtual(stand_in=False)
         trace = [orjson.loads(line) for line in sink.getvalue().splitlines()]

@@ -5,9 +5,8 @@ Not part of the API an integration layer uses; unauthenticated, as fakes run on 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
 import hmac
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel

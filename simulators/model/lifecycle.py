@@ -79,12 +79,12 @@ class ReturnsModel:
                  on_expectation: Callable[[Expectation], None],
                  on_finished: Callable[[Expectation, str | None], None] = lambda exp, receipt_id: None,
                  *, lean: bool = False, stall_after_wall_s: float = 0.0,
-                 layer_quiet_s: Callable[[str], float] = lambda return_id: math.inf) -> None:
+                 layer_quiet_s: Callable[[], float] = lambda: math.inf) -> None:
         """``on_expectation`` hears of each return when requested, ``on_finished`` when it ends
         (with its receipt id, if any). A ``lean`` model forgets what an ended return needed. A
         live one waits on the layer for ``stall_after_wall_s`` at least (STALL_AFTER_WALL_S), and
-        longer while ``layer_quiet_s(return_id)`` (wall seconds since the layer's last call for
-        it) says the layer is still at work on it."""
+        longer while ``layer_quiet_s()`` (wall seconds since the layer's last call to any fake)
+        says the layer is still at work."""
         self.env = env
         self.scenario = scenario
         self.portal, self.carrier, self.wms = stores["returns_portal"], stores["carrier"], stores["wms"]
@@ -141,12 +141,12 @@ class ReturnsModel:
     def _lognormal_s(self, rng: random.Random, median_days: float, sigma: float) -> float:
         return rng.lognormvariate(math.log(median_days * DAY), sigma)
 
-    def _wait_for(self, exp: Expectation, ready: Callable[[], bool]) -> Generator:
+    def _wait_for(self, ready: Callable[[], bool]) -> Generator:
         """Look again every POLL_S until ready; False when stalled: no move for stall_after_s, and
-        (live) the layer quiet on this return for stall_after_wall_s, or stall_at_most_s passed."""
+        (live) the layer quiet for stall_after_wall_s, or stall_at_most_s passed."""
         deadline, last = self.env.now + self.stall_after_s, self.env.now + self.stall_at_most_s
         while not ready():
-            if self.env.now >= last or self.env.now >= deadline and self.layer_quiet_s(exp.return_id) >= self.stall_after_wall_s:
+            if self.env.now >= last or self.env.now >= deadline and self.layer_quiet_s() >= self.stall_after_wall_s:
                 return False
             yield self.env.timeout(POLL_S)
         return True
@@ -184,7 +184,6 @@ class ReturnsModel:
         if exp is None:
             return
         approved = yield from self._wait_for(
-            exp,
             lambda: self._status(exp) in (ReturnStatus.APPROVED, ReturnStatus.REJECTED, ReturnStatus.CANCELLED)
             and (self._status(exp) is not ReturnStatus.APPROVED or self._label(exp) is not None),
         )
@@ -318,7 +317,7 @@ class ReturnsModel:
         exp.settle_inspection(self.policy, prices, reasons)
         self._move(exp, "inspected", inspection_id=inspection.id, refund_cents=exp.refund_cents,
                    units=[[u.item_id, u.quantity, u.condition.value, u.disposition.value] for u in exp.inspected])
-        closed = yield from self._wait_for(exp, lambda: self._status(exp) is ReturnStatus.CLOSED)
+        closed = yield from self._wait_for(lambda: self._status(exp) is ReturnStatus.CLOSED)
         self._move(exp, "closed" if closed else "stalled:awaiting-refund")
 
     def _serials(self, exp: Expectation, group: int, units: InspectedUnits) -> list[str] | None:
