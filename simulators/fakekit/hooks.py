@@ -44,6 +44,11 @@ class FaultRuleSpec(BaseModel):
     path: str = Field("*", description="Glob matched against the request path", examples=["/credit-memos*"])
     probability: Annotated[float, Field(ge=0, le=1)] = 1.0
     first_n: Annotated[int, Field(ge=1)] | None = Field(None, description="Fire for the first N matching requests only")
+    every_n: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Fire on every Nth matching request only (the offset-th, then every N after it): spread over "
+                          "the whole run, whatever its volume. A rate or concurrency limit with every_n answers its 429 "
+                          "on those requests instead of counting")
+    offset: Annotated[int, Field(ge=1)] | None = Field(None, description="With every_n: the first matching request that fires (default N)")
     active_from: datetime | None = Field(None, description="Start of the window, in the system's business time")
     active_until: datetime | None = Field(None, description="End of the window, in the system's business time")
     # Parameters, by kind.
@@ -62,6 +67,8 @@ class FaultRuleSpec(BaseModel):
     def _window_in_order(self) -> FaultRuleSpec:
         if self.active_from and self.active_until and self.active_until <= self.active_from:
             raise ValueError("active_until must be after active_from")
+        if self.offset is not None and self.every_n is None:
+            raise ValueError("offset needs every_n")
         return self
 
 
@@ -74,8 +81,9 @@ class FaultRule(FaultRuleSpec):
 class FaultHooks:
     """The fault rules of one fake system, and the state they need (windows, in-flight counts)."""
 
-    def __init__(self, system: str, seed: int, clock: Clock) -> None:
+    def __init__(self, system: str, seed: int, clock: Clock, public_paths: frozenset[str] = frozenset()) -> None:
         self.system = system
+        self.public_paths = public_paths  # no token is asked for there (the token endpoint): none can expire
         self.seed = seed
         self.clock = clock
         self.rules: dict[str, FaultRule] = {}
@@ -83,6 +91,7 @@ class FaultHooks:
         self._patterns: dict[str, re.Pattern[str]] = {}
         self._counter = 0
         self._rate_windows: dict[str, tuple[float, int]] = {}  # rule id -> (window start, count)
+        self._armed: set[str] = set()  # every_n rules due to fire at their next chance
         self.in_flight = 0
 
     def add(self, spec: FaultRuleSpec) -> FaultRule:
@@ -95,6 +104,7 @@ class FaultHooks:
         return rule
 
     def remove(self, rule_id: str) -> bool:
+        self._armed.discard(rule_id)
         return self.rules.pop(rule_id, None) is not None
 
     def clear(self) -> None:
@@ -102,9 +112,23 @@ class FaultHooks:
         self._rngs.clear()
         self._patterns.clear()
         self._rate_windows.clear()
+        self._armed.clear()
         self._counter = 0
 
-    def _fires(self, rule: FaultRule, method: str, path: str) -> bool:
+    def _arm(self, method: str, path: str) -> None:
+        """Count this request against every every_n rule it matches (once, whatever fires), and
+        arm those whose schedule it hits. An armed rule fires at the first chance it gets: on
+        this request, or, if another rule answered it first (or it was an idempotent replay,
+        which meets no latency and loses nothing), on the next one of its step."""
+        for rule in self.rules.values():
+            if rule.every_n is None or not self._matches(rule, method, path):
+                continue
+            rule.matched += 1
+            first = rule.offset or rule.every_n
+            if rule.matched >= first and (rule.matched - first) % rule.every_n == 0:
+                self._armed.add(rule.id)
+
+    def _matches(self, rule: FaultRule, method: str, path: str) -> bool:
         if rule.method and rule.method.upper() != method:
             return False
         if not self._patterns[rule.id].match(path):
@@ -113,6 +137,16 @@ class FaultHooks:
             now = self.clock.now()
             if rule.active_from and now < rule.active_from or rule.active_until and now >= rule.active_until:
                 return False
+        return True
+
+    def _fires(self, rule: FaultRule, method: str, path: str) -> bool:
+        if not self._matches(rule, method, path):
+            return False
+        if rule.every_n is not None:
+            if rule.id not in self._armed:
+                return False
+            self._armed.discard(rule.id)
+            return True
         rule.matched += 1
         if rule.first_n is not None and rule.matched > rule.first_n:
             return False
@@ -132,13 +166,19 @@ class FaultHooks:
         """The first rejecting rule that fires for this request, with the error to answer.
 
         A token_expiry rule returns ``(rule, None)``: the caller revokes the token and answers 401.
+        Every request passes here first: it is counted against the every_n rules (see _arm).
         """
         if not self.rules:
             return None
+        self._arm(method, path)
         for rule in self.rules.values():
             if rule.kind in (FaultKind.LATENCY, FaultKind.COMMIT_THEN_LOSE):
                 continue
-            if rule.kind is FaultKind.RATE_LIMIT:
+            if rule.kind is FaultKind.TOKEN_EXPIRY and path in self.public_paths:
+                continue
+            if rule.every_n is not None and rule.kind in (FaultKind.RATE_LIMIT, FaultKind.CONCURRENCY_LIMIT):
+                problem = self._too_many(rule, rule.retry_after_s or 1) if self._fires(rule, method, path) else None
+            elif rule.kind is FaultKind.RATE_LIMIT:
                 problem = self._rate_limited(rule, method, path)
             elif rule.kind is FaultKind.CONCURRENCY_LIMIT:
                 problem = self._over_concurrency(rule, method, path)
@@ -171,21 +211,22 @@ class FaultHooks:
         self._rate_windows[rule.id] = (start, count)
         if count <= rule.limit:
             return None
-        wait = rule.retry_after_s if rule.retry_after_s is not None else max(1, math.ceil(start + rule.per_s - now))
-        return Problem(
-            429, "rate-limited", f"More than {rule.limit} requests in {rule.per_s:g} s; retry after {wait} s.",
-            title="Too many requests", headers={"Retry-After": str(wait)},
-        )
+        return self._too_many(rule, rule.retry_after_s if rule.retry_after_s is not None else max(1, math.ceil(start + rule.per_s - now)))
 
     def _over_concurrency(self, rule: FaultRule, method: str, path: str) -> Problem | None:
         # in_flight already counts this request.
         if self.in_flight <= rule.max_concurrent or not self._fires(rule, method, path):
             return None
-        return Problem(
-            429, "concurrency-limit-exceeded",
-            f"More than {rule.max_concurrent} concurrent requests; wait for one to finish.",
-            title="Too many concurrent requests", headers={"Retry-After": str(rule.retry_after_s or 1)},
-        )
+        return self._too_many(rule, rule.retry_after_s or 1)
+
+    @staticmethod
+    def _too_many(rule: FaultRule, wait: float) -> Problem:
+        """The 429 of a rate or concurrency limit (also on the requests a sweep chose with every_n)."""
+        if rule.kind is FaultKind.RATE_LIMIT:
+            return Problem(429, "rate-limited", f"More than {rule.limit} requests in {rule.per_s:g} s; retry after {wait} s.",
+                           title="Too many requests", headers={"Retry-After": str(wait)})
+        return Problem(429, "concurrency-limit-exceeded", f"More than {rule.max_concurrent} concurrent requests; wait for one to finish.",
+                       title="Too many concurrent requests", headers={"Retry-After": str(wait)})
 
     def latency_s(self, method: str, path: str) -> float:
         total = 0.0

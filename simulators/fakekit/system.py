@@ -46,7 +46,7 @@ class FakeSystem:
         self.last_call = -math.inf  # monotonic time of the layer's last call, whatever it was for
         seed = master.config.seed
         self.journal = Journal(journal_capacity, spill_dir / f"{name}-journal.jsonl" if spill_dir else None)
-        self.hooks = FaultHooks(name, seed, self.clock)
+        self.hooks = FaultHooks(name, seed, self.clock, public_paths=public_paths)
         self.auth = Authenticator(name, seed, self.clock, credentials)
         self.idempotency = IdempotencyStore(self.clock)
 
