@@ -93,15 +93,26 @@ async def _limited_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
+ACK_LAG_S = 0.5  # how long the ack-before-store defect holds a delivery it already answered
+
+
+async def _after(delay_s: float, work) -> None:
+    await asyncio.sleep(delay_s)
+    await work()
+
+
 def create_app(settings: Settings) -> FastAPI:
     metrics = Metrics()
     webhook = Webhook(settings.webhook_secret)
     state: dict[str, Any] = {}
+    background: set[asyncio.Task] = set()  # the ack-before-store defect's pending writes
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         repo = Repository(await open_database(settings.database))
-        fakes = Fakes(settings.fakes, settings.call_timeout_s)
+        # The retry defects reach the client too: no retry at all, or none that waits.
+        fakes = Fakes(settings.fakes, settings.call_timeout_s, inline_retries=0 if Defect.NO_RETRY in settings.defects else 2,
+                      honour_retry_after=Defect.IGNORES_RETRY_AFTER not in settings.defects)
         workers = Workers(settings, repo, Workflow(settings, repo, fakes))
         state.update(repo=repo, workers=workers)
         workers.start()
@@ -161,10 +172,20 @@ def create_app(settings: Settings) -> FastAPI:
         # double-restock: inspection deliveries skip deduplication (the defect's fast path).
         dedupe = Defect.NO_DEDUPE not in settings.defects and not (
             Defect.DOUBLE_RESTOCK in settings.defects and envelope.type == "inspection.completed")
-        outcome = await repo.accept(event, fact_key(envelope, data), [job], dedupe=dedupe, delay_s=settings.react_delay_s)
-        metrics.deliveries.labels(envelope.type, outcome).inc()
-        state["workers"].wake.set()
-        return JSONResponse({"event_id": envelope.id, "outcome": outcome}, status_code=200)
+        key = fact_key(envelope, data)
+
+        async def store() -> str:
+            outcome = await repo.accept(event, key, [job], dedupe=dedupe, delay_s=settings.react_delay_s)
+            metrics.deliveries.labels(envelope.type, outcome).inc()
+            state["workers"].wake.set()
+            return outcome
+
+        if Defect.ACK_BEFORE_STORE in settings.defects:
+            task = asyncio.get_running_loop().create_task(_after(ACK_LAG_S, store))
+            background.add(task)
+            task.add_done_callback(background.discard)
+            return JSONResponse({"event_id": envelope.id, "outcome": "acknowledged"}, status_code=200)
+        return JSONResponse({"event_id": envelope.id, "outcome": await store()}, status_code=200)
 
     app.add_api_route("/webhooks", intake, methods=["POST"], summary="Receive any event of docs/CONTRACT.md")
     app.add_api_route("/webhooks/{source}", intake, methods=["POST"], summary="The same, for senders that want one URL per source")

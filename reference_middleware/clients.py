@@ -34,12 +34,23 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+INLINE_WAIT_AT_MOST_S = 5.0  # a longer Retry-After goes back to the job queue instead of holding a worker
+
+
 class FakeApi:
     """One fake system. API keys are static; the ERP's OAuth token is fetched, cached until it
-    expires, and fetched again when the ERP says it is invalid."""
+    expires, and fetched again when the ERP says it is invalid.
 
-    def __init__(self, name: str, endpoint: FakeEndpoint, client: httpx.AsyncClient) -> None:
+    A 429 or 5xx is retried in place ``inline_retries`` times, after the Retry-After (or a short
+    pause), as HTTP client libraries do: a refusal that clears in a second then costs a second,
+    not a trip through the job queue's growing backoff."""
+
+    def __init__(self, name: str, endpoint: FakeEndpoint, client: httpx.AsyncClient, *, inline_retries: int = 2,
+                 honour_retry_after: bool = True) -> None:
         self.name, self.endpoint, self.client = name, endpoint, client
+        self.inline_retries, self.honour_retry_after = inline_retries, honour_retry_after
+        # Retry-After is said to this client, not to one call: every call to the system waits.
+        self._not_before = 0.0
         self._token: str | None = None
         self._token_expires = 0.0
         # One fetch at a time: eight workers that meet the same expired token want one new token.
@@ -69,12 +80,42 @@ class FakeApi:
         self._token_expires = time.monotonic() + max(1.0, float(body.get("expires_in", 60)) * 0.9)
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if self.honour_retry_after and (pause := self._not_before - time.monotonic()) > 0:
+            await asyncio.sleep(pause)
         try:
-            return await self.client.request(method, url, **kwargs)
+            response = await self.client.request(method, url, **kwargs)
         except httpx.TimeoutException:
             raise Transient(f"{self.name}: {method} {url} timed out") from None
         except httpx.TransportError as e:
             raise Transient(f"{self.name}: {method} {url} failed: {type(e).__name__} {e}") from None
+        after = _retry_after(response) if response.status_code in (429, 503) else None
+        if after is not None:
+            self._not_before = max(self._not_before, time.monotonic() + after)
+        return response
+
+    async def _authorized(self, method: str, url: str, headers: dict[str, str], **kwargs: Any) -> httpx.Response:
+        refused: str | None = None
+        for attempt in range(2):
+            headers["Authorization"] = await self._authorization(stale=refused)
+            response = await self._send(method, url, headers=headers, **kwargs)
+            # An expired or revoked OAuth token: fetch a new one once, then give up on this try.
+            if response.status_code == 401 and self.endpoint.token_url and attempt == 0:
+                refused = headers["Authorization"].removeprefix("Bearer ")
+                continue
+            break
+        return response
+
+    def _inline_wait(self, response: httpx.Response, retry: int) -> float | None:
+        """How long to wait before trying ``response``'s request again in place; None: do not."""
+        status = response.status_code
+        if retry >= self.inline_retries or not (status == 429 or status >= 500):
+            return None
+        after = _retry_after(response)
+        if after is None:
+            after = 0.2 * 2**retry
+        if after > INLINE_WAIT_AT_MOST_S:
+            return None
+        return after if self.honour_retry_after else 0.0
 
     def _failure(self, response: httpx.Response, what: str) -> CallFailed:
         status = response.status_code
@@ -99,15 +140,12 @@ class FakeApi:
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         url = f"{self.endpoint.url}{path}"
-        refused: str | None = None
-        for attempt in range(2):
-            headers["Authorization"] = await self._authorization(stale=refused)
-            response = await self._send(method, url, json=json, params=params, headers=headers)
-            # An expired or revoked OAuth token: fetch a new one once, then give up on this try.
-            if response.status_code == 401 and self.endpoint.token_url and attempt == 0:
-                refused = headers["Authorization"].removeprefix("Bearer ")
-                continue
-            break
+        for retry in range(self.inline_retries + 1):
+            response = await self._authorized(method, url, headers, json=json, params=params)
+            wait = self._inline_wait(response, retry)
+            if wait is None:
+                break
+            await asyncio.sleep(wait)
         if response.is_success:
             return response.json()
         if response.status_code == 401 and self.endpoint.token_url:
@@ -119,9 +157,10 @@ class Fakes:
     """The four systems, each with its own connection pool: httpcore scans every pooled
     connection on each request, so one shared pool grows slower with concurrency."""
 
-    def __init__(self, endpoints: dict[str, FakeEndpoint], timeout_s: float) -> None:
+    def __init__(self, endpoints: dict[str, FakeEndpoint], timeout_s: float, *, inline_retries: int = 2, honour_retry_after: bool = True) -> None:
         def api(name: str) -> FakeApi:
-            return FakeApi(name, endpoints[name], httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=32)))
+            client = httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=32))
+            return FakeApi(name, endpoints[name], client, inline_retries=inline_retries, honour_retry_after=honour_retry_after)
 
         self.erp, self.wms, self.carrier, self.portal = api("erp"), api("wms"), api("carrier"), api("returns_portal")
 

@@ -79,6 +79,16 @@ class Defect(StrEnum):
     ran twice a day in the ERP team's batch window, so customers waited half a day for a label
     promised within hours. Here the job holds each RMA ``rma_hold_h`` hours of the business clock."""
 
+    STOCK_AT_RMA_SITE = "stock-at-rma-site"
+    """Returned units are restocked at the site the RMA named, not where they were inspected.
+    Incident: during a peak the carrier rerouted parcels to the overflow warehouse; the stock
+    showed up as available at the main site, orders were allocated there and could not be picked."""
+
+    ACK_BEFORE_STORE = "ack-before-store"
+    """Deliveries are acknowledged at once and written to the inbox a moment later, in the
+    background. Incident: a deploy restarted the middleware, and the webhooks it had answered 200
+    in its last second were never processed: their senders did not retry, the refunds never came."""
+
 
 # Defects that schedule work by the harness's business clock: a layer with one of them is judged
 # in business time (the reference says so on /healthz, as `"clock": "business"`).

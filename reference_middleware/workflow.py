@@ -101,8 +101,12 @@ class Work:
     async def move(self, status: str, **fields: Any) -> None:
         """PATCH the portal return to ``status``, unless it is already there or further along."""
         current = await self.portal_status()
-        if RANK[status] <= RANK[current] and not self.flow.has(Defect.TRUSTS_ORDER):
+        # A move already tried further along may have happened (its answer lost): never undo it.
+        tried = (await self.get("portal:tried")) or current
+        if (RANK[status] <= RANK[current] or RANK[status] < RANK[tried]) and not self.flow.has(Defect.TRUSTS_ORDER):
             return
+        if RANK[status] > RANK[tried]:
+            await self.remember("portal:tried", status)
 
         async def patch(_key: str | None) -> Any:
             return await self.flow.fakes.portal.call(
@@ -247,8 +251,10 @@ class Workflow:
                 to_vendor[vendor][line["item_id"]] += line["quantity"]
             else:
                 stock[line["item_id"], STOCK_STATUS[line["disposition"]]] += line["quantity"]
+        # Stock moves where the units are: the inspecting site, which a rerouted parcel makes another than the RMA's.
+        site = rma["site_id"] if self.has(Defect.STOCK_AT_RMA_SITE) else inspection["site_id"]
         for (item_id, status), quantity in sorted(stock.items()):
-            body = {"item_id": item_id, "site_id": inspection["site_id"], "stock_status": status, "quantity": quantity,
+            body = {"item_id": item_id, "site_id": site, "stock_status": status, "quantity": quantity,
                     "reason": f"return {rma['id']} inspected", "return_authorization_id": rma["id"]}
             await w.step(f"adjust:{inspection['id']}:{item_id}:{status}",
                          lambda key, body=body: erp.call("POST", "/inventory-adjustments", json=body, correlation_id=rid, idempotency_key=key),
