@@ -61,6 +61,12 @@ def fakes(
         int, typer.Option(help="ERP on base+1, WMS base+2, carrier base+3, returns portal base+4", min=1, max=65531)
     ] = 8100,
     env_file: Annotated[Path, typer.Option(help="Where to write URLs and credentials for the integration layer")] = Path(".env.fakes"),
+    sut_start: Annotated[str | None, typer.Option(help="A shell command that starts your layer: run once the fakes are up and "
+                                                       ".env.fakes is written (so the layer can read it as it starts), and after "
+                                                       "each kill of the nemesis; then the harness waits until --sut-url accepts "
+                                                       "connections")] = None,
+    sut_stop: Annotated[str | None, typer.Option(help="A shell command that kills your layer at once (e.g. kill -KILL $(cat "
+                                                      "layer.pid)): the kill nemesis, and the end of a run that started it")] = None,
     random_secrets: Annotated[bool, typer.Option("--random-secrets", help="Random credentials instead of ones fixed by the seed "
                                                                          "(for shared hosts)")] = False,
 ) -> None:
@@ -208,6 +214,12 @@ def run(
                                                 "or business (it reads the harness's business clock, RH_CLOCK_URL; SLAs in business time)")] = "wall",
     react_delay: Annotated[float, typer.Option(help="The embedded reference waits this many wall seconds before working on each event "
                                                     "(a slower, still correct layer)", min=0, max=3600)] = 0.0,
+    sut_start: Annotated[str | None, typer.Option(help="A shell command that starts your layer: run once the fakes are up and "
+                                                       ".env.fakes is written (so the layer can read it as it starts), and after "
+                                                       "each kill of the nemesis; then the harness waits until --sut-url accepts "
+                                                       "connections")] = None,
+    sut_stop: Annotated[str | None, typer.Option(help="A shell command that kills your layer at once (e.g. kill -KILL $(cat "
+                                                      "layer.pid)): the kill nemesis, and the end of a run that started it")] = None,
     random_secrets: Annotated[bool, typer.Option("--random-secrets", help="Random credentials and webhook secret instead of ones fixed "
                                                                          "by the seed (for shared hosts; read them from .env.fakes)")] = False,
 ) -> None:
@@ -231,6 +243,10 @@ def run(
         randomize()
     if react_delay and sut_url:
         raise _fail("--react-delay slows the embedded reference; it cannot be combined with --sut-url")
+    if (sut_start or sut_stop) and not sut_url:
+        raise _fail("--sut-start and --sut-stop are for a --sut-url layer (the harness starts, kills and restarts the embedded reference itself)")
+    if sut_stop and not sut_start:
+        raise _fail("--sut-stop needs --sut-start: a layer the harness kills must be started again")
     if sut_clock not in ("wall", "business"):
         raise _fail(f"--sut-clock: expected wall or business, got {sut_clock!r}")
     if sut_clock != "wall" and not sut_url:
@@ -270,7 +286,7 @@ def run(
 
         try:
             verdict = run_scenario(RunOptions(scenario=spec, report_dir=report_dir, sut_url=sut_url, defects=tuple(defect),
-                                              sut_clock=sut_clock, react_delay_s=react_delay,
+                                              sut_clock=sut_clock, react_delay_s=react_delay, sut_start=sut_start, sut_stop=sut_stop,
                                               base_port=base_port, progress=show, log=console.print))
         except Unreachable as exc:
             errors.print(f"[bold red]unreachable:[/] {exc}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import signal
 import time
 from collections.abc import Callable
@@ -18,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from simulators.fakekit.auth import seeded
+from simulators.nemesis import Nemesis, kill_times, shell
 from simulators.oracle import RunRecord, reconcile, save
 from simulators.scenario import Scenario
-from simulators.sut import ReferenceProcess, check_reachable
+from simulators.sut import STARTUP_TIMEOUT_S, ReferenceProcess, Unreachable, check_reachable, wait_until
 from simulators.world import World
 
 RUN_DIR = "run"  # inside the report directory: what `returns-harness reconcile` reads
@@ -53,6 +55,8 @@ class RunOptions:
     base_port: int | None = None  # None: ephemeral for the embedded reference, 8100 for a user's layer
     settle_limit_days: float = 30
     silence_s: float = SILENCE_S  # no delivery answered for this long (wall): the layer stopped answering
+    sut_start: str | None = None  # shell commands that start and kill a --sut-url layer, for the kill nemesis
+    sut_stop: str | None = None
     progress: Callable[[World], None] | None = None
     log: Callable[[str], None] = print
     secret: str = field(default="")
@@ -64,7 +68,8 @@ def run(options: RunOptions) -> dict[str, Any]:
     report_dir.mkdir(parents=True, exist_ok=True)
     secret = options.secret or webhook_secret(scenario.seed)
     if options.sut_url:
-        check_reachable(options.sut_url)
+        if not options.sut_start:  # with --sut-start the harness starts the layer once the fakes are up
+            check_reachable(options.sut_url)
         sut = {"kind": "external", "url": options.sut_url, "defects": [], "clock": options.sut_clock}
         reference = None
     else:
@@ -76,6 +81,8 @@ def run(options: RunOptions) -> dict[str, Any]:
     base_port = options.base_port if options.base_port is not None else (0 if reference else 8100)
     world = World(scenario, live=True)
     started = time.monotonic()
+    hooks = _Hooks(options)
+    nemesis = _nemesis(options, reference, world, hooks)
 
     async def on_started(fleet) -> None:
         fleet.write_env(report_dir / ".env.fakes", RH_WEBHOOK_SECRET=secret)
@@ -85,6 +92,11 @@ def run(options: RunOptions) -> dict[str, Any]:
             sut["clock"] = reference.health.get("clock", "wall")
         else:
             options.log(f"fakes up; their URLs and the webhook secret are in {report_dir / '.env.fakes'}")
+            if options.sut_start and not _reachable(options.sut_url):
+                options.log("starting the layer with --sut-start")
+                await asyncio.to_thread(hooks.start)
+        if nemesis is not None:
+            nemesis.schedule(world.driver.call_at, kill_times(scenario))
 
     interrupted: list[int] = []  # the signal that asked the run to stop (SIGTERM from a CI timeout, Ctrl-C)
 
@@ -92,6 +104,10 @@ def run(options: RunOptions) -> dict[str, Any]:
         """Why the run must stop, if it must: a signal, the embedded reference's exit, or silence."""
         if interrupted:
             return f"interrupted by {signal.Signals(interrupted[0]).name}, {time.monotonic() - started:.1f} s into the run"
+        if nemesis is not None and nemesis.error:
+            return nemesis.error
+        if nemesis is not None and nemesis.busy:
+            return None  # a planned kill: the layer is down on purpose
         if reference is not None and reference.proc is not None and (code := reference.proc.poll()) is not None:
             return (f"the integration layer (the embedded reference) died: {_death(code)}, "
                     f"{time.monotonic() - started:.1f} s into the run; its log: {report_dir / 'reference.log'}")
@@ -113,11 +129,65 @@ def run(options: RunOptions) -> dict[str, Any]:
     finally:
         if reference is not None:
             reference.stop()
+        hooks.stop_if_started()
     if interrupted and world.stopped:
         world.stopped["signal"] = interrupted[0]
     record = RunRecord.from_world(world)
     record.summary["sut"] = sut
+    if scenario.faults.kills is not None:
+        record.summary["kills"] = nemesis.kills if nemesis else []
     return reconcile(save(record, report_dir / RUN_DIR), sut=sut, wall_seconds=round(time.monotonic() - started, 1))
+
+
+class _Hooks:
+    """A --sut-url layer's --sut-start and --sut-stop; one the harness started it also stops."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.url, self.start_cmd, self.stop_cmd = options.sut_url, options.sut_start, options.sut_stop
+        self.started = False
+
+    def start(self) -> None:
+        shell(self.start_cmd, "--sut-start")
+        self.started = True
+        try:
+            wait_until(lambda: _reachable(self.url), STARTUP_TIMEOUT_S, what=f"the layer at {self.url} after --sut-start")
+        except TimeoutError as e:
+            raise Unreachable(str(e)) from None
+
+    def kill(self) -> None:
+        shell(self.stop_cmd, "--sut-stop")
+        self.started = False
+
+    def stop_if_started(self) -> None:
+        if self.started and self.stop_cmd:
+            with contextlib.suppress(RuntimeError):
+                self.kill()
+
+
+def _nemesis(options: RunOptions, reference: ReferenceProcess | None, world: World, hooks: _Hooks) -> Nemesis | None:
+    """The kill nemesis for this layer, if the scenario asks for kills and the layer can be killed."""
+    kills = options.scenario.faults.kills
+    if kills is None:
+        return None
+    now = lambda: world.clock.now().isoformat()  # noqa: E731
+    if reference is not None:
+        def restart() -> None:
+            reference.start()
+            reference.wait_healthy()
+
+        return Nemesis(kill=reference.kill, start=restart, down_s=kills.down_s, now=now)
+    if not (options.sut_start and options.sut_stop):
+        options.log("the scenario kills the layer, but without --sut-start and --sut-stop the harness cannot: no kills this run")
+        return None
+    return Nemesis(kill=hooks.kill, start=hooks.start, down_s=kills.down_s, now=now)
+
+
+def _reachable(url: str) -> bool:
+    try:
+        check_reachable(url, timeout_s=1.0)
+        return True
+    except Exception:  # noqa: BLE001 - not yet
+        return False
 
 
 def reconcile_saved(run_dir: Path) -> dict[str, Any]:

@@ -143,3 +143,29 @@ def test_an_external_layer_that_stops_answering_is_reported_with_when(tmp_path):
     assert "stopped answering" in verdict["stopped"]["reason"] and url in verdict["stopped"]["reason"]
     assert "cannot connect" in verdict["stopped"]["reason"] and not verdict["ok"]
     assert no_lost(verdict)
+
+
+def test_a_layer_at_a_url_is_started_killed_and_restarted_through_its_own_commands(tmp_path):
+    """--sut-start runs once the fakes are up (the layer reads .env.fakes as it starts), the kill
+    nemesis uses --sut-stop and --sut-start, and the harness stops at the end what it started.
+    The layer here is the reference, started as a user would start theirs."""
+    from simulators.sut import free_port
+
+    port, base = free_port(), free_port()
+    spec = {**TINY, "name": "killed-twice", "faults": {"kills": {"count": 2, "down_s": 0.5}}}
+    (tmp_path / "killed.yaml").write_text(yaml.safe_dump(spec))
+    pid = tmp_path / "layer.pid"
+    start = (f"{sys.executable} -m reference_middleware --port {port} --fakes-env out/.env.fakes "
+             f"--database sqlite:///{tmp_path / 'layer.sqlite3'} 2>>layer.log & echo $! > {pid}")
+    done = subprocess.run([sys.executable, "-m", "simulators.cli", "run", "killed.yaml", "--report-dir", "out",
+                           "--sut-url", f"http://127.0.0.1:{port}/webhooks", "--base-port", str(base - 1 if base > 1 else base),
+                           "--sut-start", start, "--sut-stop", f"kill -KILL $(cat {pid})"],
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    verdict = orjson.loads((tmp_path / "out" / "verdict.json").read_bytes())
+    assert len(verdict["summary"]["kills"]) == 2 and verdict["coverage"]["nemesis"]["kills"] == 2
+    assert "starting the layer with --sut-start" in done.stdout
+    # What the harness started, it stopped: the last instance is gone.
+    last = int(pid.read_text())
+    wait_until(lambda: not Path(f"/proc/{last}").exists() or "Z" in Path(f"/proc/{last}/stat").read_text().split()[2], 10,
+               what="the layer's exit")

@@ -102,6 +102,9 @@ class DeliveryOptions:
     fault: str | None = None  # label for the journal ("duplicate", "reordered" ...)
 
 
+UNANSWERED_RETRY_WALL_S = 1.0  # an unanswered attempt is retried after at least this long (wall)
+
+
 class Outcome(StrEnum):
     DELIVERED = "delivered"
     RETRY = "will retry"
@@ -327,6 +330,10 @@ class Deliverer:
         delay = self.delays[delivery.attempts]
         if answer.retry_after_s is not None and status in (429, 503):
             delay = max(delay, answer.retry_after_s * self.scheduler.time_scale)
+        if status is None:
+            # No answer: the layer is down or restarting. Its restart takes wall time, which the
+            # compressed schedule must not race through (ten attempts in five wall seconds).
+            delay = max(delay, UNANSWERED_RETRY_WALL_S * self.scheduler.time_scale)
         self._schedule(delivery, ended_sim + delay, delay)
         return Outcome.RETRY
 
