@@ -68,6 +68,8 @@ class CarrierModel(_Section):
     transit_sigma: Positive = Field(0.45, description="Lognormal sigma of transit")
     exception_rate: Rate = Field(0.02, description="Parcels with an exception scan (delay, then delivered)")
     return_to_sender_rate: Rate = Field(0.005, description="Parcels that never reach the warehouse")
+    misroute_rate: Rate = Field(0.0, description="Parcels delivered to another site than their label's (a carrier's reroute, a "
+                                                 "consolidation hub): received there blind, inspected and restocked there")
 
 
 class WarehouseModel(_Section):
@@ -166,9 +168,32 @@ class ApiFault(FaultRuleSpec):
     system: Literal["erp", "wms", "carrier", "returns_portal"]
 
 
+class Sweep(_Section):
+    """Every API fault kind at every write (and the token request, and the reads), by construction."""
+
+    every_n: Annotated[int, Field(ge=7)] = Field(
+        42, description="After the first round (each kind once in a step's first 7 calls), each kind again every N calls "
+                        "of that path, so the faults reach every part of the season")
+    retry_after_s: Annotated[int, Field(ge=0, le=60)] = Field(1, description="Retry-After of the sweep's 503s and 429s (wall s)")
+    latency_ms: Annotated[int, Field(ge=0, le=60_000)] = Field(300, description="How much the sweep's slow answers are slowed")
+
+
+class Kills(_Section):
+    """The kill nemesis: the layer is killed (SIGKILL) at seeded moments and started again."""
+
+    count: Annotated[int, Field(ge=1, le=100)] = Field(3, description="Kills in the season, at seeded moments of its request window")
+    down_s: Annotated[float, Field(ge=0, le=60)] = Field(1.0, description="Wall seconds the layer stays down before it is started again")
+
+
 class Faults(_Section):
     events: EventFaults = EventFaults()
     api: list[ApiFault] = Field(default=[], description="Fault rules installed on the fakes for the run")
+    sweep: Sweep | None = Field(
+        None, description="Add, on top of `api`, one rule per fault kind and write path firing on every Nth call: every "
+                          "(write, fault) pair then happens in every run, not by luck")
+    kills: Kills | None = Field(
+        None, description="Kill the layer and start it again, as a deploy or a crash does: what it acknowledged must "
+                          "survive (the embedded reference out of the box; a layer at --sut-url with --sut-start/--sut-stop)")
     api_until: Literal["requests-end", "run-end"] = Field(
         "requests-end", description="When the API faults heal: when the request window ends (the settle phase is fault-free), "
                                     "or at the end of the run, so the late writes (credit memos, adjustments, claims) meet them too")

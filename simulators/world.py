@@ -127,7 +127,7 @@ class World:
         ``settled``: the settle phase ran out, so a return still waiting on the layer is stalled
         there (a layer still retrying when it ends had its chance; a stopped run is not settled)."""
         for exp in self.model.open_expectations():
-            if settled and exp.outcome in AWAITING:
+            if settled and exp.outcome in AWAITING and exp.return_id in self.model.awaiting_layer:
                 exp.outcome = AWAITING[exp.outcome]
             self.trace.emit(self.env.now, "expected", **vars(exp))
 
@@ -289,6 +289,7 @@ class World:
             "simulated_days": round(self.env.now / DAY, 2),
             "returns": self.model.requested,
             "by_outcome": dict(sorted((k, v) for k, v in self.model.stages.items() if v)),
+            **({"misrouted": self.model.misrouted} if self.model.misrouted else {}),
             "events": dict(sorted(self.events.items())),
             "peak_inspection_backlog": {"returns": self.peak_backlog[0], "at_day": round(self.peak_backlog[1] / DAY, 2)},
             "faults_injected": dict(sorted(self.fault_plan.injected.items())),

@@ -114,6 +114,11 @@ class ReturnsModel:
         self.inspecting = {site: simpy.Resource(env, w.inspection_capacity) for site in self.master.sites}
         self.stages: Counter[str] = Counter()  # where each return stands now
         self.requested = 0
+        self.misrouted = 0  # parcels delivered to another site than their label's
+        # Returns waiting on the layer right now (for its approval with a label, or its close), not
+        # on the world: one the settle phase leaves here is stalled there; one whose customer has
+        # not shipped yet, say, is merely unfinished.
+        self.awaiting_layer: set[str] = set()
         self.demand_done = False
         self.stall_after_s = max(STALL_AFTER_S, stall_after_wall_s * scenario.time_scale)
         self.stall_at_most_s = max(self.stall_after_s, STALL_AT_MOST_WALL_S * scenario.time_scale) if stall_after_wall_s else self.stall_after_s
@@ -183,10 +188,12 @@ class ReturnsModel:
         exp = self._request()
         if exp is None:
             return
+        self.awaiting_layer.add(exp.return_id)
         approved = yield from self._wait_for(
             lambda: self._status(exp) in (ReturnStatus.APPROVED, ReturnStatus.REJECTED, ReturnStatus.CANCELLED)
             and (self._status(exp) is not ReturnStatus.APPROVED or self._label(exp) is not None),
         )
+        self.awaiting_layer.discard(exp.return_id)
         status = self._status(exp)
         if not approved:
             return self._move(exp, "stalled:awaiting-approval")
@@ -194,16 +201,17 @@ class ReturnsModel:
             return self._move(exp, status.value)
         c = self.scenario.customer
         rng = self._own_rng("customer", exp)
-        if rng.random() < c.cancel_rate:
+        fate = self._swept_fate(exp)
+        if (rng.random() < c.cancel_rate) if fate is None else fate == "cancelled":
             yield self.env.timeout(rng.uniform(1, 24) * HOUR)
             self.portal.cancel(exp.return_id, CUSTOMER)
             return self._move(exp, "cancelled")
-        if rng.random() < c.never_ship_rate:
+        if (rng.random() < c.never_ship_rate) if fate is None else fate == "never-shipped":
             return self._move(exp, "never-shipped")
         yield self.env.timeout(self._lognormal_s(rng, c.ship_delay_days_median, c.ship_delay_sigma))
         tracking_code, site = self._label(exp)
-        exp.site_id = site
-        arrived = yield from self._transit(exp, tracking_code)
+        exp.site_id = self._misrouted(exp, site, fate)
+        arrived = yield from self._transit(exp, tracking_code, fate)
         if arrived:
             yield from self._warehouse(exp, tracking_code)
 
@@ -250,7 +258,28 @@ class ReturnsModel:
                         lines=[[l.line_number, l.quantity, l.reason.value] for l in lines], eligible=exp.eligible)
         return exp
 
-    def _transit(self, exp: Expectation, code: str) -> Generator:
+    def _misrouted(self, exp: Expectation, site: str, fate: str | None) -> str:
+        """The site the parcel reaches: its label's, or (misroute_rate, or the sweep's) another one."""
+        rate = self.scenario.carrier.misroute_rate
+        if fate != "misrouted" and not (fate is None and rate and self._own_rng("route", exp).random() < rate):
+            return site
+        others = sorted(s for s in self.master.sites if s != site)
+        if not others:
+            return site
+        self.misrouted += 1
+        return others[int(exp.return_id.rsplit("-", 1)[-1]) % len(others)]
+
+    def _swept_fate(self, exp: Expectation) -> str | None:
+        """With a sweep, every behaviour happens by construction, chosen by the return's number
+        (order-free, as the per-return streams are): of every 18 returns approved, three are cancelled,
+        one never ships, one goes back to its sender and two reach another site; the rest draw their fate."""
+        if self.scenario.faults.sweep is None:
+            return None
+        n = int(exp.return_id.rsplit("-", 1)[-1])
+        return {3: "cancelled", 9: "cancelled", 15: "cancelled", 5: "never-shipped", 13: "returned-to-sender",
+                7: "misrouted", 11: "misrouted"}.get(n % 18)
+
+    def _transit(self, exp: Expectation, code: str, fate: str | None = None) -> Generator:
         m = self.scenario.carrier
         rng = self._own_rng("carrier", exp)
         city = self.master.customers[exp.customer_id].address.city
@@ -259,7 +288,7 @@ class ReturnsModel:
         self._move(exp, "in-transit", tracking_code=code)
         yield self.env.timeout(transit * 0.45)
         self.carrier.add_scan(code, TrackingStatus.IN_TRANSIT, "Arrived at carrier facility", "Hub", self.now())
-        if rng.random() < m.return_to_sender_rate:
+        if (rng.random() < m.return_to_sender_rate) if fate is None else fate == "returned-to-sender":
             yield self.env.timeout(transit * 0.2)
             self.carrier.add_scan(code, TrackingStatus.EXCEPTION, "Address unreadable", "Hub", self.now())
             self.carrier.add_scan(code, TrackingStatus.RETURN_TO_SENDER, "Returned to sender", "Hub", self.now())
@@ -317,7 +346,9 @@ class ReturnsModel:
         exp.settle_inspection(self.policy, prices, reasons)
         self._move(exp, "inspected", inspection_id=inspection.id, refund_cents=exp.refund_cents,
                    units=[[u.item_id, u.quantity, u.condition.value, u.disposition.value] for u in exp.inspected])
+        self.awaiting_layer.add(exp.return_id)
         closed = yield from self._wait_for(lambda: self._status(exp) is ReturnStatus.CLOSED)
+        self.awaiting_layer.discard(exp.return_id)
         self._move(exp, "closed" if closed else "stalled:awaiting-refund")
 
     def _serials(self, exp: Expectation, group: int, units: InspectedUnits) -> list[str] | None:

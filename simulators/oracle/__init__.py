@@ -75,7 +75,7 @@ def reconcile(run: RunRecord | Path, *, sut: dict[str, Any] | None = None, wall_
         found = observed.evidence(con, {v["return_id"] for c in checks for v in c["violations"]})
         harness = conditions.with_acks(con, summary.get("harness"))
         load, silences = conditions.load(con), conditions.silences(con)
-        cells = coverage.coverage(con)
+        cells = coverage.coverage(con, summary)
     finally:
         con.close()
     for c in checks:

@@ -314,21 +314,24 @@ def _sla(con, metric: str, p: float, threshold: float, unit: str, sql: str, miss
 
 # How a business-time SLA is timed (see docs/CONTRACT.md, "Time"). The world runs compressed
 # (time_scale business seconds a wall second) while a layer works in wall time, so:
-# - clock "wall" (the default): the layer's turn, from the harness's first acceptable delivery of
-#   the fact to the write the SLA waits for, counts at face value (its business span divided by
-#   the time scale: the wall seconds it took); the world's own delays count in business time;
+# - the layer's turn starts when the harness first offered it the fact: a delivery the fault plan
+#   held back (reordered, delayed) or the harness sent late counts for nobody, since no layer can
+#   act on a fact it has not been told;
+# - clock "wall" (the default): the turn, from that offer to the write the SLA waits for, counts
+#   at face value (its business span divided by the time scale: the wall seconds it took); the
+#   world's own delays count in business time;
 # - clock "business": a layer that schedules work by the harness's business clock (nightly
 #   batches, cut-offs) is judged on business time throughout.
-# Either way the harness's own lateness (a delivery sent after it was due) counts for nobody.
 CLOCKS = {"wall": "the layer's own time at face value (wall seconds), the world's delays in business time",
           "business": "business time throughout: the layer schedules its work by the harness's business clock"}
+HAPPENED = {"request": "requested_at", "inspection": "inspection_at"}  # when each fact happened
 
 
 @dataclass(frozen=True)
 class Turn:
-    """The layer's turn in an interval: the fact was due to it, offered to it, and answered by a write."""
+    """The layer's turn in an interval: the fact happened, was offered to it, and was answered by a write."""
 
-    due: str
+    happened: str
     offered: str
     done: str
 
@@ -339,18 +342,18 @@ def _seconds(start: str, end: str) -> str:
 
 def _turn(fact: str, start: str, done: str) -> Turn:
     """The turn on ``fact`` (request or inspection), kept between ``start`` and ``done``; with no
-    acceptable offer, the layer had it from ``start``."""
+    offer, the layer had it from when it happened."""
     offered = f"least(greatest(coalesce({fact}_offered_at, {start}), {start}), {done})"
-    return Turn(f"least(greatest(coalesce({fact}_due_at, {offered}), {start}), {offered})", offered, done)
+    return Turn(f"least(greatest(coalesce({HAPPENED[fact]}, {offered}), {start}), {offered})", offered, done)
 
 
 def _timed(ctx: dict[str, Any], start: str, end: str, turns: list[Turn]) -> str:
     """Business seconds from ``start`` to ``end`` as the run's clock counts them (see above)."""
-    late = " + ".join(_seconds(t.due, t.offered) for t in turns)
+    unoffered = " + ".join(_seconds(t.happened, t.offered) for t in turns)
     if ctx.get("sut_clock", "wall") == "business":
-        return f"greatest(0, {_seconds(start, end)} - ({late}))"
+        return f"greatest(0, {_seconds(start, end)} - ({unoffered}))"
     layer = " + ".join(_seconds(t.offered, t.done) for t in turns)
-    return f"greatest(0, {_seconds(start, end)} - ({late}) - (1 - 1 / {float(ctx['time_scale'])}) * ({layer}))"
+    return f"greatest(0, {_seconds(start, end)} - ({unoffered}) - (1 - 1 / {float(ctx['time_scale'])}) * ({layer}))"
 
 
 @check("request-to-rma", "Return request to RMA", "Customers wait for their label while no RMA exists.", kind="sla")
@@ -376,7 +379,7 @@ def sla_closed(con, scenario) -> Result:
     # Two turns of the layer's: the request until the return is approved with a label (what the
     # customer waits for), and the inspection until the return is closed.
     inspected = _turn("inspection", "requested_at", "closed_at")
-    approved = f"least(greatest(rma_at, label_at, approved_at), {inspected.due})"
+    approved = f"least(greatest(rma_at, label_at, approved_at), {inspected.happened})"
     value = _timed(scenario, "requested_at", "closed_at", [_turn("request", "requested_at", approved), inspected])
     return _sla(con, "request_to_closed_days", 95, scenario["slas"]["request_to_closed_days_p95"], "days",
                 f"SELECT {value} / 86400 AS value, return_id AS n FROM per_return "

@@ -10,26 +10,22 @@ from typing import Any
 
 import duckdb
 
-# The writes of docs/CONTRACT.md, told apart by system, method and path in the journal.
-STEPS = {
-    "token": "system = 'erp' AND path = '/oauth/token'",
-    "rma": "system = 'erp' AND method = 'POST' AND path = '/return-authorizations'",
-    "label": "system = 'carrier' AND method = 'POST' AND path = '/labels'",
-    "asn": "system = 'wms' AND method = 'POST' AND path = '/expected-receipts'",
-    "portal move": "system = 'returns_portal' AND method = 'PATCH' AND path LIKE '/returns/%'",
-    "adjustment": "system = 'erp' AND method = 'POST' AND path = '/inventory-adjustments'",
-    "credit memo": "system = 'erp' AND method = 'POST' AND path = '/credit-memos'",
-    "supplier claim": "system = 'erp' AND method = 'POST' AND path = '/supplier-claims'",
-    "replacement": "system = 'erp' AND method = 'POST' AND path = '/sales-orders'",
-    "reads": "method = 'GET'",  # every look-up the layer makes on the way
-}
-API_FAULTS = ("latency", "error", "outage", "rate_limit", "concurrency_limit", "token_expiry", "commit_then_lose")
+from simulators.steps import API_FAULTS, STEPS, WRITES, Step, applies
+
+
+def _where(step: Step) -> str:
+    path = step.path.replace("*", "%")
+    match = f"path LIKE '{path}'" if "%" in path else f"path = '{path}'"
+    return f"(system = '{step.system}' AND method = '{step.method}' AND {match})"
+
+
+# Each step of docs/CONTRACT.md, told apart by system, method and path in the journal.
+STEP_SQL = {name: " OR ".join(_where(s) for s in steps) for name, steps in STEPS.items()}
 EVENT_TYPES = ("return.created", "return.cancelled", "tracking.updated", "receipt.completed", "inspection.completed")
 EVENT_FAULTS = ("duplicate", "semantic-duplicate", "reordered", "delayed", "missing-scan", "malformed", "forged", "clock-skew",
                 "rotated-secret")
-BEHAVIOURS = ("cancelled", "never-shipped", "returned-to-sender", "rejected")
+BEHAVIOURS = ("cancelled", "never-shipped", "returned-to-sender", "rejected", "other-site")
 REFUSED = ("error", "outage", "rate_limit", "concurrency_limit")
-WRITES = tuple(s for s in STEPS if s not in ("token", "reads"))
 
 # Check -> (what a defect would need, cells summed): ("api", steps, kinds), ("events", types, kinds),
 # ("behaviour", outcomes). Every named exposure counts real occurrences in this run.
@@ -42,6 +38,7 @@ EXPOSURE: dict[str, list[tuple[str, tuple]]] = {
                                    ("credit-memo calls refused", ("api", ("credit memo",), REFUSED))],
     "no-refund-before-inspection": [("receipt.completed delayed or reordered", ("events", ("receipt.completed",), ("reordered", "delayed")))],
     "stock-matches-dispositions": [("inspection.completed delivered again", ("events", ("inspection.completed",), ("duplicate", "semantic-duplicate"))),
+                                   ("parcels received at another site", ("behaviour", ("other-site",))),
                                    ("adjustment responses lost", ("api", ("adjustment",), ("commit_then_lose",))),
                                    ("adjustment calls refused", ("api", ("adjustment",), REFUSED))],
     "supplier-claims-match": [("claim responses lost", ("api", ("supplier claim",), ("commit_then_lose",))),
@@ -55,7 +52,8 @@ EXPOSURE: dict[str, list[tuple[str, tuple]]] = {
                              ("receipts or inspections reordered or delayed", ("events", ("receipt.completed", "inspection.completed"), ("reordered", "delayed")))],
     "every-return-ends": [("calls refused (5xx, 503, 429)", ("api", tuple(STEPS), REFUSED)),
                           ("tokens expired", ("api", tuple(STEPS), ("token_expiry",))),
-                          ("returns cancelled", ("behaviour", ("cancelled",)))],
+                          ("returns cancelled", ("behaviour", ("cancelled",))),
+                          ("layer killed", ("nemesis", ("kills",)))],
     "nothing-for-bad-input": [("malformed deliveries", ("events", EVENT_TYPES, ("malformed",))),
                               ("forged deliveries", ("events", EVENT_TYPES, ("forged",))),
                               ("stale signatures", ("events", EVENT_TYPES, ("clock-skew",)))],
@@ -75,32 +73,52 @@ def _in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-def coverage(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """Counts of each (write, API fault), (event type, delivery fault) and customer behaviour."""
-    step = "CASE " + " ".join(f"WHEN {where} THEN '{name}'" for name, where in STEPS.items()) + " END"
-    api = {name: {"calls": 0, **dict.fromkeys(API_FAULTS, 0)} for name in STEPS}
+def coverage(con: duckdb.DuckDBPyConnection, summary: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Counts of each (write, API fault), (event type, delivery fault) and customer behaviour, and
+    the layer's kills when the scenario asked for them."""
+    step = "CASE " + " ".join(f"WHEN {where} THEN '{name}'" for name, where in STEP_SQL.items()) + " END"
+    api = {name: {"calls": 0, **{k: 0 if _applies(name, k) else None for k in API_FAULTS}} for name in STEPS}
+    # A slowed request may also have lost its answer (two faults, one journal kind): latency is
+    # counted from the delay the fake added, the other kinds from the fault that answered.
     for name, kind, n in con.execute(f"""
-            SELECT {step} AS step, coalesce(fault_kind, 'calls') AS kind, count(*) FROM journal
+            SELECT {step} AS step, kind, count(*) FROM (
+                SELECT *, coalesce(nullif(fault_kind, 'latency'), 'calls') AS kind FROM journal
+                UNION ALL BY NAME SELECT *, 'latency' AS kind FROM journal WHERE latency_ms IS NOT NULL)
             WHERE {step} IS NOT NULL GROUP BY ALL""").fetchall():
         api[name][kind] = api[name].get(kind, 0) + n
     for name in api:
-        api[name]["calls"] += sum(api[name][k] for k in API_FAULTS)
-    events = {t: dict.fromkeys(EVENT_FAULTS, 0) for t in EVENT_TYPES}
+        api[name]["calls"] += sum(api[name][k] or 0 for k in API_FAULTS if k != "latency")
+    # Only carrier scans go missing: a missing receipt or inspection is a stalled return, not a fault.
+    events = {t: {k: None if k == "missing-scan" and t != "tracking.updated" else 0 for k in EVENT_FAULTS} for t in EVENT_TYPES}
     for event_type, kind, n in con.execute("SELECT event_type, kind, count(*) FROM faults GROUP BY ALL").fetchall():
         events.setdefault(event_type, dict.fromkeys(EVENT_FAULTS, 0))[kind] = n
     behaviour = dict.fromkeys(BEHAVIOURS, 0)
     for outcome, n in con.execute(f"SELECT outcome, count(*) FROM expected WHERE outcome IN {_in(BEHAVIOURS)} GROUP BY ALL").fetchall():
         behaviour[outcome] = n
-    return {"api": api, "events": events, "behaviour": behaviour}
+    behaviour["other-site"] = (summary or {}).get("misrouted", 0)  # parcels received at another site than their label's
+    kills = (summary or {}).get("kills")
+    return {"api": api, "events": events, "behaviour": behaviour, **({"nemesis": {"kills": len(kills)}} if kills is not None else {})}
+
+
+def _applies(name: str, kind: str) -> bool:
+    return any(applies(name, kind, step.system) for step in STEPS[name])
+
+
+def gaps(cells: dict[str, Any]) -> list[str]:
+    """The cells this run left at zero, as 'step × fault' (n/a cells, which cannot happen, aside)."""
+    out = [f"{step} × {kind}" for step, row in cells.get("api", {}).items() for kind, n in row.items() if kind != "calls" and n == 0]
+    out += [f"{t} × {kind}" for t, row in cells.get("events", {}).items() for kind, n in row.items() if n == 0]
+    out += [b for b, n in cells.get("behaviour", {}).items() if n == 0]
+    return out + [f"layer {k}" for k, n in cells.get("nemesis", {}).items() if n == 0]
 
 
 def exposure(check: str, cells: dict[str, Any]) -> dict[str, int]:
     """The named opportunities the run gave ``check`` to fail, counted from ``cells``."""
     out = {}
     for label, (part, *where) in EXPOSURE.get(check, []):
-        if part == "behaviour":
-            out[label] = sum(cells["behaviour"].get(b, 0) for b in where[0])
+        if part in ("behaviour", "nemesis"):
+            out[label] = sum(cells.get(part, {}).get(b, 0) for b in where[0])
         else:
             rows, kinds = where
-            out[label] = sum(cells[part].get(r, {}).get(k, 0) for r in rows for k in kinds)
+            out[label] = sum(cells[part].get(r, {}).get(k) or 0 for r in rows for k in kinds)
     return out

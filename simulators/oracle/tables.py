@@ -43,7 +43,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "journal": {"n": "BIGINT", "system": "VARCHAR", "at": "TIMESTAMP", "wall": "DOUBLE", "method": "VARCHAR", "path": "VARCHAR",
                 "status": "INTEGER", "duration_ms": "DOUBLE", "principal": "VARCHAR", "correlation_id": "VARCHAR",
                 "idempotency_key": "VARCHAR", "fault": "VARCHAR", "fault_kind": "VARCHAR", "replayed": "BOOLEAN", "lost": "BOOLEAN",
-                "retry_after_s": "DOUBLE"},
+                "latency_ms": "DOUBLE", "retry_after_s": "DOUBLE"},
     "faults": {"n": "BIGINT", "kind": "VARCHAR", "event_id": "VARCHAR", "event_type": "VARCHAR", "correlation_id": "VARCHAR"},
     # intended_at: when the attempt was due (business); sent_at (business) and sent_wall (Unix
     # seconds): when it went out, the start of the layer's turn (the gap is the harness's lag).

@@ -182,7 +182,8 @@ def _grid(title: str, rows: dict, note: str) -> str:
     columns = list(dict.fromkeys(c for v in rows.values() for c in v))
     head = "".join(f"<th class=\"num\">{esc(c)}</th>" for c in columns)
     body = "".join(f"<tr><td class=\"mono\">{esc(name)}</td>"
-                   + "".join(f'<td class="num{"" if v.get(c) else " bad"}">{_num(v.get(c, 0))}</td>' for c in columns) + "</tr>"
+                   + "".join('<td class="num muted" title="cannot happen to this step">n/a</td>' if c in v and v[c] is None else
+                             f'<td class="num{"" if v.get(c) else " bad"}">{_num(v.get(c, 0))}</td>' for c in columns) + "</tr>"
                    for name, v in rows.items())
     return f"<h3>{esc(title)}</h3><p class=\"small muted\">{esc(note)}</p><table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -196,7 +197,9 @@ def _coverage_section(verdict: dict) -> str:
             + _grid("The layer's calls × the fakes' faults", cells.get("api"),
                     "Calls the layer made of each kind, and how many met each fault. A zero is a fault this run never put to that step.")
             + _grid("Events × delivery faults", cells.get("events"), "Facts of each type that met each delivery fault.")
-            + _grid("Customer and world behaviours", {"returns": behaviour}, "Returns that ended each way."))
+            + _grid("Customer and world behaviours", {"returns": behaviour}, "Returns that ended each way.")
+            + (_grid("The kill nemesis", {"layer": cells["nemesis"]}, "Times the layer was killed (SIGKILL) and started again.")
+               if isinstance(cells.get("nemesis"), dict) else ""))
 
 
 def _sla_section(checks: list[dict]) -> str:
