@@ -84,6 +84,11 @@ class Defect(StrEnum):
     Incident: during a peak the carrier rerouted parcels to the overflow warehouse; the stock
     showed up as available at the main site, orders were allocated there and could not be picked."""
 
+    IGNORES_CANCELLATION = "ignores-cancellation"
+    """Cancellations are not looked at: a return the customer cancelled before it was approved is
+    approved anyway. Incident: the portal's cancel button shipped before the middleware knew of it;
+    customers who cancelled got labels, reminders to ship, and a return counted as open."""
+
     ACK_BEFORE_STORE = "ack-before-store"
     """Deliveries are acknowledged at once and written to the inbox a moment later, in the
     background. Incident: a deploy restarted the middleware, and the webhooks it had answered 200

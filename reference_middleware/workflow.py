@@ -158,7 +158,10 @@ class Workflow:
         # for a return nobody requested) gets nothing, and its record is used rather than the event's.
         ret = await w.step("portal-return", lambda _key: self.fakes.portal.call("GET", f"/returns/{rid}", correlation_id=rid))
         await w.remember("return", ret)
-        if await w.get("cancelled"):
+        ignores = self.has(Defect.IGNORES_CANCELLATION)
+        if ret["status"] == "cancelled" and not ignores:
+            await w.remember("cancelled", True)  # cancelled before we got to it: nothing to do, ever
+        if await w.get("cancelled") and not ignores:
             return
         verdict = await w.step("eligibility", lambda _key: self.eligibility(rid, ret))
         if not verdict["eligible"]:
@@ -191,7 +194,7 @@ class Workflow:
             }))
         # The customer may have cancelled while we worked: the portal would let us approve anyway.
         current = await self.fakes.portal.call("GET", f"/returns/{rid}", correlation_id=rid)
-        if current["status"] == "cancelled":
+        if current["status"] == "cancelled" and not self.has(Defect.IGNORES_CANCELLATION):
             await w.remember("cancelled", True)
             return
         await w.move("approved", rma_id=rma["id"], label={
@@ -213,7 +216,8 @@ class Workflow:
         return {**verdict, "eligible": True}
 
     async def return_cancelled(self, w: Work, data: dict) -> None:
-        await w.remember("cancelled", True)
+        if not self.has(Defect.IGNORES_CANCELLATION):
+            await w.remember("cancelled", True)
 
     async def _approved(self, w: Work) -> None:
         if RANK[await w.portal_status()] < RANK["approved"] and not self.has(Defect.TRUSTS_ORDER):

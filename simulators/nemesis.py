@@ -57,17 +57,20 @@ class Nemesis:
     kill: Callable[[], None]
     start: Callable[[], None]  # blocking: returns once the layer is up again
     down_s: float
+    up_s: float
     now: Callable[[], str]  # business time, for the record
     kills: list[dict] = field(default_factory=list)
     busy: bool = False
     error: str | None = None
     _tasks: set[asyncio.Task] = field(default_factory=set)
     _one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _up_since: float = -1e9  # monotonic time the layer last came back
 
     async def strike(self) -> None:
         async with self._one_at_a_time:  # a kill due while the layer is still down waits for it to be up
             if self.error:
                 return
+            await asyncio.sleep(max(0.0, self._up_since + self.up_s - time.monotonic()))
             self.busy = True
             await self._strike()
 
@@ -77,7 +80,8 @@ class Nemesis:
             await asyncio.to_thread(self.kill)
             await asyncio.sleep(self.down_s)
             await asyncio.to_thread(self.start)
-            self.kills.append({"at": at, "down_wall_s": round(time.monotonic() - started, 2)})
+            self._up_since = time.monotonic()
+            self.kills.append({"at": at, "down_wall_s": round(self._up_since - started, 2)})
         except Exception as e:  # noqa: BLE001 - reported as the run's stop reason
             self.error = f"the kill nemesis could not restart the layer: {e}"
         finally:

@@ -175,11 +175,11 @@ def _nemesis(options: RunOptions, reference: ReferenceProcess | None, world: Wor
             reference.start()
             reference.wait_healthy()
 
-        return Nemesis(kill=reference.kill, start=restart, down_s=kills.down_s, now=now)
+        return Nemesis(kill=reference.kill, start=restart, down_s=kills.down_s, up_s=kills.up_s, now=now)
     if not (options.sut_start and options.sut_stop):
         options.log("the scenario kills the layer, but without --sut-start and --sut-stop the harness cannot: no kills this run")
         return None
-    return Nemesis(kill=hooks.kill, start=hooks.start, down_s=kills.down_s, now=now)
+    return Nemesis(kill=hooks.kill, start=hooks.start, down_s=kills.down_s, up_s=kills.up_s, now=now)
 
 
 def _reachable(url: str) -> bool:

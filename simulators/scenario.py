@@ -51,6 +51,8 @@ class CustomerBehaviour(_Section):
         description="What customers ask for (Narvar 2022: about 63% a refund)",
     )
     cancel_rate: Rate = Field(0.03, description="Cancel in the portal before shipping")
+    cancel_requested_rate: Rate = Field(0.0, description="Cancel in the portal right after requesting, before the layer can approve "
+                                                         "(the return must stay cancelled)")
     never_ship_rate: Rate = Field(0.04, description="Get a label and never ship")
     ship_delay_days_median: Positive = Field(3.0, description="Label to drop-off (Returnly: about a week from initiation to mailing)")
     ship_delay_sigma: Positive = Field(0.6, description="Lognormal sigma of the drop-off delay")
@@ -183,6 +185,9 @@ class Kills(_Section):
 
     count: Annotated[int, Field(ge=1, le=100)] = Field(3, description="Kills in the season, at seeded moments of its request window")
     down_s: Annotated[float, Field(ge=0, le=60)] = Field(1.0, description="Wall seconds the layer stays down before it is started again")
+    up_s: Annotated[float, Field(ge=0, le=600)] = Field(
+        5.0, description="Wall seconds the layer runs, at least, between being up again and the next kill (a kill due sooner waits): "
+                         "time to take its redeliveries, so kills do not pile into one long outage")
 
 
 class Faults(_Section):

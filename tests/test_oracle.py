@@ -34,6 +34,7 @@ CAUGHT_BY = {
     "ignores-retry-after": ("storm", {"retry-after-honoured"}),
     "double-restock": ("storm", {"stock-matches-dispositions"}),
     "stock-at-rma-site": ("storm", {"stock-matches-dispositions"}),
+    "ignores-cancellation": ("storm", {"cancelled-stays-cancelled"}),
     "skips-signature-check": ("storm", {"nothing-for-bad-input"}),
     "wrong-refund-amount": ("storm", {"one-credit-memo-per-refund"}),
     "slow": ("quiet only", {"acknowledgement-latency"}),  # 600 ms a step is nothing to an SLA in hours, in the layer's time
@@ -57,6 +58,7 @@ def short_storm():
     relaxed = scenario.slas.model_copy(update={"request_to_rma_hours_p95": 10_000, "inspection_to_credit_hours_p95": 10_000,
                                                "request_to_closed_days_p95": 10_000, "ack_latency_ms_p99": 60_000})
     carrier = scenario.carrier.model_copy(update={"misroute_rate": 0.15})  # parcels restocked at another site than the RMA's
+    customer = scenario.customer.model_copy(update={"cancel_requested_rate": 0.1})  # cancelled before any approval
     warehouse = scenario.warehouse.model_copy(update={"condition_mix": {
         Condition.NEW: 0.2, Condition.OPENED: 0.7, Condition.DAMAGED: 0.05, Condition.DEFECTIVE: 0.05}})
     events = scenario.faults.events.model_copy(update={"forged_rate": 0.08, "malformed_rate": 0.04})
@@ -65,7 +67,7 @@ def short_storm():
                                        "active_until": datetime(2026, 12, 26, 13, tzinfo=UTC)})
     return scenario.model_copy(update={"time_scale": 60_000, "volumes": scenario.volumes.model_copy(update={"days": 0.6}),
                                        "faults": scenario.faults.model_copy(update={"events": events, "api": api}),
-                                       "slas": relaxed, "warehouse": warehouse, "carrier": carrier})
+                                       "slas": relaxed, "warehouse": warehouse, "carrier": carrier, "customer": customer})
 
 
 def quiet() -> Scenario:

@@ -152,7 +152,7 @@ def test_a_layer_at_a_url_is_started_killed_and_restarted_through_its_own_comman
     from simulators.sut import free_port
 
     port, base = free_port(), free_port()
-    spec = {**TINY, "name": "killed-twice", "faults": {"kills": {"count": 2, "down_s": 0.5}}}
+    spec = {**TINY, "name": "killed-twice", "faults": {"kills": {"count": 2, "down_s": 0.5, "up_s": 1}}}
     (tmp_path / "killed.yaml").write_text(yaml.safe_dump(spec))
     pid = tmp_path / "layer.pid"
     start = (f"{sys.executable} -m reference_middleware --port {port} --fakes-env out/.env.fakes "

@@ -115,6 +115,7 @@ class ReturnsModel:
         self.stages: Counter[str] = Counter()  # where each return stands now
         self.requested = 0
         self.misrouted = 0  # parcels delivered to another site than their label's
+        self.cancelled_early = 0  # returns cancelled before the layer could approve them
         # Returns waiting on the layer right now (for its approval with a label, or its close), not
         # on the world: one the settle phase leaves here is stalled there; one whose customer has
         # not shipped yet, say, is merely unfinished.
@@ -188,6 +189,15 @@ class ReturnsModel:
         exp = self._request()
         if exp is None:
             return
+        fate = self._swept_fate(exp)
+        rate = self.scenario.customer.cancel_requested_rate
+        at_once = fate == "cancelled-at-once" or fate is None and rate and self._own_rng("cancel-early", exp).random() < rate
+        # Changed their mind at once: cancelled before any layer could approve (a virtual stand-in,
+        # which answers within the same instant, may have rejected it already). It must stay so.
+        if at_once and self._status(exp) in (ReturnStatus.REQUESTED, ReturnStatus.APPROVED):
+            self.portal.cancel(exp.return_id, CUSTOMER)
+            self.cancelled_early += 1
+            return self._move(exp, "cancelled")
         self.awaiting_layer.add(exp.return_id)
         approved = yield from self._wait_for(
             lambda: self._status(exp) in (ReturnStatus.APPROVED, ReturnStatus.REJECTED, ReturnStatus.CANCELLED)
@@ -201,7 +211,6 @@ class ReturnsModel:
             return self._move(exp, status.value)
         c = self.scenario.customer
         rng = self._own_rng("customer", exp)
-        fate = self._swept_fate(exp)
         if (rng.random() < c.cancel_rate) if fate is None else fate == "cancelled":
             yield self.env.timeout(rng.uniform(1, 24) * HOUR)
             self.portal.cancel(exp.return_id, CUSTOMER)
@@ -271,13 +280,14 @@ class ReturnsModel:
 
     def _swept_fate(self, exp: Expectation) -> str | None:
         """With a sweep, every behaviour happens by construction, chosen by the return's number
-        (order-free, as the per-return streams are): of every 18 returns approved, three are cancelled,
-        one never ships, one goes back to its sender and two reach another site; the rest draw their fate."""
+        (order-free, as the per-return streams are): of every 18 returns, one is cancelled at once, three
+        are cancelled after approval, one never ships, one goes back to its sender and two reach another
+        site; the rest draw their fate."""
         if self.scenario.faults.sweep is None:
             return None
         n = int(exp.return_id.rsplit("-", 1)[-1])
         return {3: "cancelled", 9: "cancelled", 15: "cancelled", 5: "never-shipped", 13: "returned-to-sender",
-                7: "misrouted", 11: "misrouted"}.get(n % 18)
+                7: "misrouted", 11: "misrouted", 17: "cancelled-at-once"}.get(n % 18)
 
     def _transit(self, exp: Expectation, code: str, fate: str | None = None) -> Generator:
         m = self.scenario.carrier

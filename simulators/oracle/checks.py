@@ -232,6 +232,22 @@ def terminal(con, scenario) -> Result:
         FROM per_return""", message)
 
 
+@check("cancelled-stays-cancelled", "A cancelled return stays cancelled: never moved on, refunded or replaced",
+       "A cancelled return moved on asks the customer for a parcel they kept; a refund or replacement for it pays for nothing.",
+       idle="no return was cancelled in this run")
+def cancelled(con, scenario) -> Result:
+    def message(r):
+        if r["outcome"] == "wrong":
+            return f"moved on after the customer cancelled: {r['reopened']}"
+        return f"cancelled, yet {r['memos']} credit memo(s) and {r['replacements']} replacement order(s): {ids(r['documents'])}"
+    return judged(con, """
+        SELECT return_id, reopened, memos, replacements, CASE
+            WHEN reopened IS NOT NULL THEN 'wrong'
+            WHEN memos > 0 OR replacements > 0 THEN 'unexpected'
+            ELSE 'ok' END AS outcome
+        FROM per_return WHERE outcome = 'cancelled' OR reopened IS NOT NULL""", message, kinds=("credit_memo", "replacement"))
+
+
 @check("nothing-for-bad-input", "Malformed, forged or stale deliveries cause no writes",
        "Acting on a forged webhook lets anyone who can reach the endpoint trigger refunds.",
        idle="no delivery in this run was malformed, forged or skewed (with no clean copy)")

@@ -24,7 +24,7 @@ STEP_SQL = {name: " OR ".join(_where(s) for s in steps) for name, steps in STEPS
 EVENT_TYPES = ("return.created", "return.cancelled", "tracking.updated", "receipt.completed", "inspection.completed")
 EVENT_FAULTS = ("duplicate", "semantic-duplicate", "reordered", "delayed", "missing-scan", "malformed", "forged", "clock-skew",
                 "rotated-secret")
-BEHAVIOURS = ("cancelled", "never-shipped", "returned-to-sender", "rejected", "other-site")
+BEHAVIOURS = ("cancelled", "cancelled before approval", "never-shipped", "returned-to-sender", "rejected", "other-site")
 REFUSED = ("error", "outage", "rate_limit", "concurrency_limit")
 
 # Check -> (what a defect would need, cells summed): ("api", steps, kinds), ("events", types, kinds),
@@ -54,6 +54,8 @@ EXPOSURE: dict[str, list[tuple[str, tuple]]] = {
                           ("tokens expired", ("api", tuple(STEPS), ("token_expiry",))),
                           ("returns cancelled", ("behaviour", ("cancelled",))),
                           ("layer killed", ("nemesis", ("kills",)))],
+    "cancelled-stays-cancelled": [("returns cancelled before approval", ("behaviour", ("cancelled before approval",))),
+                                  ("returns cancelled (any stage)", ("behaviour", ("cancelled",)))],
     "nothing-for-bad-input": [("malformed deliveries", ("events", EVENT_TYPES, ("malformed",))),
                               ("forged deliveries", ("events", EVENT_TYPES, ("forged",))),
                               ("stale signatures", ("events", EVENT_TYPES, ("clock-skew",)))],
@@ -96,6 +98,7 @@ def coverage(con: duckdb.DuckDBPyConnection, summary: dict[str, Any] | None = No
     for outcome, n in con.execute(f"SELECT outcome, count(*) FROM expected WHERE outcome IN {_in(BEHAVIOURS)} GROUP BY ALL").fetchall():
         behaviour[outcome] = n
     behaviour["other-site"] = (summary or {}).get("misrouted", 0)  # parcels received at another site than their label's
+    behaviour["cancelled before approval"] = (summary or {}).get("cancelled_early", 0)
     kills = (summary or {}).get("kills")
     return {"api": api, "events": events, "behaviour": behaviour, **({"nemesis": {"kills": len(kills)}} if kills is not None else {})}
 

@@ -58,7 +58,9 @@ CREATE TEMP TABLE history_stats AS
     SELECT return_id, count(*) AS changes, count(*) FILTER (regression) AS regressions,
         arg_min("at", n) FILTER (to_status = 'closed') AS closed_at,
         arg_min("at", n) FILTER (to_status = 'approved') AS approved_at,
-        string_agg(coalesce(from_status, 'None') || ' -> ' || to_status, ', ' ORDER BY n) FILTER (regression) AS moves_back
+        string_agg(coalesce(from_status, 'None') || ' -> ' || to_status, ', ' ORDER BY n) FILTER (regression) AS moves_back,
+        -- Only the layer moves a return out of cancelled (a customer cannot take a cancellation back).
+        string_agg('cancelled -> ' || to_status, ', ' ORDER BY n) FILTER (from_status = 'cancelled') AS reopened
     FROM history GROUP BY return_id;
 
 CREATE TEMP TABLE portal AS
@@ -93,7 +95,7 @@ CREATE TEMP TABLE per_return AS
         coalesce(d.memos, 0) AS memos, d.memo_amount, d.memo_at, coalesce(d.adjustments, 0) AS adjustments,
         coalesce(d.replacements, 0) AS replacements, coalesce(d.asns, 0) AS asns, d.asn_at, coalesce(d.labels, 0) AS labels,
         coalesce(d.receipts, 0) AS receipts, d.receipt_at, d.inspection_at, d.label_at,
-        coalesce(h.changes, 0) AS changes, coalesce(h.regressions, 0) AS regressions, h.moves_back, h.approved_at, h.closed_at,
+        coalesce(h.changes, 0) AS changes, coalesce(h.regressions, 0) AS regressions, h.moves_back, h.reopened, h.approved_at, h.closed_at,
         o.request_offered_at, o.request_due_at, o.inspection_offered_at, o.inspection_due_at,
         p.status, p.requested_at,
         coalesce(x.created_bad, false) AS created_excused, x.return_id IS NOT NULL AS any_excused,
