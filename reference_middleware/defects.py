@@ -89,6 +89,11 @@ class Defect(StrEnum):
     approved anyway. Incident: the portal's cancel button shipped before the middleware knew of it;
     customers who cancelled got labels, reminders to ship, and a return counted as open."""
 
+    SKIPS_REFUNDED = "skips-refunded"
+    """Refunded returns go straight to closed: the portal never shows the refund. Incident: a
+    status-mapping change dropped the refunded step; customers saw "closed" and no refund, and
+    the contact centre took the calls. (Found by trying a layer nobody had written a check for.)"""
+
     ACK_BEFORE_STORE = "ack-before-store"
     """Deliveries are acknowledged at once and written to the inbox a moment later, in the
     background. Incident: a deploy restarted the middleware, and the webhooks it had answered 200

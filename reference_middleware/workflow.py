@@ -309,4 +309,5 @@ class Workflow:
             "lines": [{"line_number": n, "quantity": quantity[n], "amount": {"amount": amount[n], "currency": rma["currency"]}}
                       for n in sorted(quantity)],
         }))
-        await w.move("refunded", refund={"amount": memo["total"], "credit_memo_id": memo["id"]})
+        if not self.has(Defect.SKIPS_REFUNDED):
+            await w.move("refunded", refund={"amount": memo["total"], "credit_memo_id": memo["id"]})

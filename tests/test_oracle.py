@@ -35,6 +35,7 @@ CAUGHT_BY = {
     "double-restock": ("storm", {"stock-matches-dispositions"}),
     "stock-at-rma-site": ("storm", {"stock-matches-dispositions"}),
     "ignores-cancellation": ("storm", {"cancelled-stays-cancelled"}),
+    "skips-refunded": ("quiet only", {"portal-shows-the-refund"}),
     "skips-signature-check": ("storm", {"nothing-for-bad-input"}),
     "wrong-refund-amount": ("storm", {"one-credit-memo-per-refund"}),
     "slow": ("quiet only", {"acknowledgement-latency"}),  # 600 ms a step is nothing to an SLA in hours, in the layer's time

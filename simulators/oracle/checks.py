@@ -232,6 +232,23 @@ def terminal(con, scenario) -> Result:
         FROM per_return""", message)
 
 
+@check("portal-shows-the-refund", "The portal shows each refund: marked refunded, with the credit memo's id and amount",
+       "A customer refunded in the ERP but not in the portal calls support; one shown another amount disputes it.",
+       idle="no credit memo was posted in this run")
+def refund_shown(con, scenario) -> Result:
+    def message(r):
+        if r["outcome"] == "lost":
+            return f"credit memo {r['memo_id']} posted, but the portal return was never marked refunded (it is {r['status']})"
+        return (f"the portal shows {r['refund_memo_id']} for {r['refund_amount']} cents; "
+                f"the credit memo is {r['memo_id']} for {r['memo_amount']} cents")
+    return judged(con, """
+        SELECT return_id, status, memo_id, memo_amount, refund_memo_id, refund_amount, CASE
+            WHEN NOT refunded_shown THEN 'lost'
+            WHEN refund_memo_id IS DISTINCT FROM memo_id OR refund_amount IS DISTINCT FROM memo_amount THEN 'wrong'
+            ELSE 'ok' END AS outcome
+        FROM per_return WHERE memos = 1""", message, kinds=("credit_memo",))
+
+
 @check("cancelled-stays-cancelled", "A cancelled return stays cancelled: never moved on, refunded or replaced",
        "A cancelled return moved on asks the customer for a parcel they kept; a refund or replacement for it pays for nothing.",
        idle="no return was cancelled in this run")

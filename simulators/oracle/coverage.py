@@ -54,6 +54,8 @@ EXPOSURE: dict[str, list[tuple[str, tuple]]] = {
                           ("tokens expired", ("api", tuple(STEPS), ("token_expiry",))),
                           ("returns cancelled", ("behaviour", ("cancelled",))),
                           ("layer killed", ("nemesis", ("kills",)))],
+    "portal-shows-the-refund": [("credit-memo responses lost", ("api", ("credit memo",), ("commit_then_lose",))),
+                                ("portal moves refused or lost", ("api", ("portal move",), (*REFUSED, "commit_then_lose")))],
     "cancelled-stays-cancelled": [("returns cancelled before approval", ("behaviour", ("cancelled before approval",))),
                                   ("returns cancelled (any stage)", ("behaviour", ("cancelled",)))],
     "nothing-for-bad-input": [("malformed deliveries", ("events", EVENT_TYPES, ("malformed",))),

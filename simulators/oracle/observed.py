@@ -42,6 +42,7 @@ CREATE TEMP TABLE document_stats AS
     SELECT return_id,
         count(*) FILTER (kind = 'credit_memo') AS memos,
         arg_min(amount, n) FILTER (kind = 'credit_memo') AS memo_amount,
+        arg_min(id, n) FILTER (kind = 'credit_memo') AS memo_id,
         arg_min(created_at, n) FILTER (kind = 'credit_memo') AS memo_at,
         count(*) FILTER (kind = 'adjustment') AS adjustments,
         count(*) FILTER (kind = 'replacement') AS replacements,
@@ -59,12 +60,14 @@ CREATE TEMP TABLE history_stats AS
         arg_min("at", n) FILTER (to_status = 'closed') AS closed_at,
         arg_min("at", n) FILTER (to_status = 'approved') AS approved_at,
         string_agg(coalesce(from_status, 'None') || ' -> ' || to_status, ', ' ORDER BY n) FILTER (regression) AS moves_back,
+        bool_or(to_status = 'refunded') AS refunded_shown,
         -- Only the layer moves a return out of cancelled (a customer cannot take a cancellation back).
         string_agg('cancelled -> ' || to_status, ', ' ORDER BY n) FILTER (from_status = 'cancelled') AS reopened
     FROM history GROUP BY return_id;
 
 CREATE TEMP TABLE portal AS
-    SELECT id AS return_id, arg_max(status, n) AS status, arg_max(requested_at, n) AS requested_at FROM returns GROUP BY id;
+    SELECT id AS return_id, arg_max(status, n) AS status, arg_max(requested_at, n) AS requested_at,
+        arg_max(refund_amount, n) AS refund_amount, arg_max(refund_memo_id, n) AS refund_memo_id FROM returns GROUP BY id;
 
 -- Event types whose every delivery had to be refused (malformed, forged, skewed, with no clean
 -- copy): a correct layer could not act on those facts.
@@ -92,12 +95,12 @@ CREATE TEMP TABLE offers AS
 CREATE TEMP TABLE per_return AS
     SELECT e.*,
         coalesce(r.rmas, 0) AS rmas, r.rma_at,
-        coalesce(d.memos, 0) AS memos, d.memo_amount, d.memo_at, coalesce(d.adjustments, 0) AS adjustments,
+        coalesce(d.memos, 0) AS memos, d.memo_amount, d.memo_id, d.memo_at, coalesce(d.adjustments, 0) AS adjustments,
         coalesce(d.replacements, 0) AS replacements, coalesce(d.asns, 0) AS asns, d.asn_at, coalesce(d.labels, 0) AS labels,
         coalesce(d.receipts, 0) AS receipts, d.receipt_at, d.inspection_at, d.label_at,
         coalesce(h.changes, 0) AS changes, coalesce(h.regressions, 0) AS regressions, h.moves_back, h.reopened, h.approved_at, h.closed_at,
         o.request_offered_at, o.request_due_at, o.inspection_offered_at, o.inspection_due_at,
-        p.status, p.requested_at,
+        p.status, p.requested_at, p.refund_amount, p.refund_memo_id, coalesce(h.refunded_shown, false) AS refunded_shown,
         coalesce(x.created_bad, false) AS created_excused, x.return_id IS NOT NULL AS any_excused,
         -- The warehouse inspected it and the layer could know (the receipt and inspection did not
         -- only ever arrive malformed or forged): the inspection's writes are owed.

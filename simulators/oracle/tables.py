@@ -32,7 +32,9 @@ SCHEMA: dict[str, dict[str, str]] = {
                  "resolution": "VARCHAR", "inspected_units": "BIGINT", "refund_cents": "BIGINT", "replacement": "BOOLEAN"},
     # What the inspection should move: stock per "item|site|status", and units claimed per item.
     "expected_units": {"return_id": "VARCHAR", "kind": "VARCHAR", "key": "VARCHAR", "units": "BIGINT"},
-    "returns": {"n": "BIGINT", "id": "VARCHAR", "status": "VARCHAR", "requested_at": "TIMESTAMP", "rma_id": "VARCHAR"},
+    # refund_*: what the portal shows the customer of their refund (the layer's PATCH refunded).
+    "returns": {"n": "BIGINT", "id": "VARCHAR", "status": "VARCHAR", "requested_at": "TIMESTAMP", "rma_id": "VARCHAR",
+                "refund_amount": "BIGINT", "refund_memo_id": "VARCHAR"},
     "history": {"n": "BIGINT", "return_id": "VARCHAR", "from_status": "VARCHAR", "to_status": "VARCHAR", "at": "TIMESTAMP",
                 "regression": "BOOLEAN"},
     # RMAs with the return they name (external_reference, else the correlation id).
@@ -113,7 +115,9 @@ def rows(record: RunRecord) -> dict[str, Iterator[dict[str, Any]]]:
     return {
         "expected": _expected(record),
         "expected_units": _expected_units(record),
-        "returns": ({"id": r["id"], "status": r.get("status"), "requested_at": r.get("requested_at"), "rma_id": r.get("rma_id")}
+        "returns": ({"id": r["id"], "status": r.get("status"), "requested_at": r.get("requested_at"), "rma_id": r.get("rma_id"),
+                     "refund_amount": ((r.get("refund") or {}).get("amount") or {}).get("amount"),
+                     "refund_memo_id": (r.get("refund") or {}).get("credit_memo_id")}
                     for r in portal.get("returns", [])),
         "history": ({"return_id": c["return_id"], "from_status": c.get("from"), "to_status": c.get("to"), "at": c.get("at"),
                      "regression": bool(c.get("regression"))} for c in portal.get("history", [])),

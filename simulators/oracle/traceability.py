@@ -21,6 +21,7 @@ FAILED_BY: dict[str, tuple[str, ...]] = {
     "one-asn-and-label-before-arrival": ("skips-asn",),
     "no-status-regression": ("trusts-order",),
     "every-return-ends": ("no-retry", "ack-before-store"),
+    "portal-shows-the-refund": ("skips-refunded",),
     "cancelled-stays-cancelled": ("ignores-cancellation",),
     "nothing-for-bad-input": ("skips-signature-check",),
     "retry-after-honoured": ("ignores-retry-after",),
