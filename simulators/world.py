@@ -291,6 +291,7 @@ class World:
             "by_outcome": dict(sorted((k, v) for k, v in self.model.stages.items() if v)),
             **({"misrouted": self.model.misrouted} if self.model.misrouted else {}),
             **({"cancelled_early": self.model.cancelled_early} if self.model.cancelled_early else {}),
+            **({"partial_receipts": self.model.partial} if self.model.partial else {}),
             "events": dict(sorted(self.events.items())),
             "peak_inspection_backlog": {"returns": self.peak_backlog[0], "at_day": round(self.peak_backlog[1] / DAY, 2)},
             "faults_injected": dict(sorted(self.fault_plan.injected.items())),

@@ -58,7 +58,7 @@ def test_every_behaviour_and_delivery_fault_happens_in_chaos(seed):
             if kind != "missing-scan" or event_type == "tracking.updated":
                 assert (event_type, kind) in happened, (event_type, kind)
     summary = world.summary()
-    counted = {"other-site": "misrouted", "cancelled before approval": "cancelled_early"}  # counts of the model's, not outcomes
+    counted = {"other-site": "misrouted", "cancelled before approval": "cancelled_early", "partial receipt": "partial_receipts"}
     assert set(BEHAVIOURS) - set(counted) <= set(summary["by_outcome"])
     assert all(summary[key] > 0 for key in counted.values())
 

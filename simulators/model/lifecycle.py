@@ -116,6 +116,7 @@ class ReturnsModel:
         self.requested = 0
         self.misrouted = 0  # parcels delivered to another site than their label's
         self.cancelled_early = 0  # returns cancelled before the layer could approve them
+        self.partial = 0  # parcels that arrived with fewer units than the return announced
         # Returns waiting on the layer right now (for its approval with a label, or its close), not
         # on the world: one the settle phase leaves here is stalled there; one whose customer has
         # not shipped yet, say, is merely unfinished.
@@ -281,13 +282,13 @@ class ReturnsModel:
     def _swept_fate(self, exp: Expectation) -> str | None:
         """With a sweep, every behaviour happens by construction, chosen by the return's number
         (order-free, as the per-return streams are): of every 18 returns, one is cancelled at once, three
-        are cancelled after approval, one never ships, one goes back to its sender and two reach another
-        site; the rest draw their fate."""
+        are cancelled after approval, one never ships, one goes back to its sender, two reach another
+        site and two arrive a unit short (when they hold more than one); the rest draw their fate."""
         if self.scenario.faults.sweep is None:
             return None
         n = int(exp.return_id.rsplit("-", 1)[-1])
         return {3: "cancelled", 9: "cancelled", 15: "cancelled", 5: "never-shipped", 13: "returned-to-sender",
-                7: "misrouted", 11: "misrouted", 17: "cancelled-at-once"}.get(n % 18)
+                7: "misrouted", 11: "misrouted", 17: "cancelled-at-once", 1: "partial", 10: "partial"}.get(n % 18)
 
     def _transit(self, exp: Expectation, code: str, fate: str | None = None) -> Generator:
         m = self.scenario.carrier
@@ -322,9 +323,12 @@ class ReturnsModel:
         units = Counter()
         for line in ret.lines:
             units[line.item_id] += line.quantity
-        if rng.random() < w.partial_receipt_rate and sum(units.values()) > 1:
+        fate = self._swept_fate(exp)
+        short_shipped = (rng.random() < w.partial_receipt_rate) if fate is None else fate == "partial"
+        if short_shipped and sum(units.values()) > 1:
             short = rng.choice(sorted(units))
             units[short] -= 1
+            self.partial += 1
         units = +units  # drop items with no unit left
         with self.receiving[exp.site_id].request() as slot:
             yield slot

@@ -24,7 +24,8 @@ STEP_SQL = {name: " OR ".join(_where(s) for s in steps) for name, steps in STEPS
 EVENT_TYPES = ("return.created", "return.cancelled", "tracking.updated", "receipt.completed", "inspection.completed")
 EVENT_FAULTS = ("duplicate", "semantic-duplicate", "reordered", "delayed", "missing-scan", "malformed", "forged", "clock-skew",
                 "rotated-secret")
-BEHAVIOURS = ("cancelled", "cancelled before approval", "never-shipped", "returned-to-sender", "rejected", "other-site")
+BEHAVIOURS = ("cancelled", "cancelled before approval", "never-shipped", "returned-to-sender", "rejected", "other-site",
+              "partial receipt")
 REFUSED = ("error", "outage", "rate_limit", "concurrency_limit")
 
 # Check -> (what a defect would need, cells summed): ("api", steps, kinds), ("events", types, kinds),
@@ -33,7 +34,8 @@ EXPOSURE: dict[str, list[tuple[str, tuple]]] = {
     "one-rma-per-approved-return": [("return.created delivered again", ("events", ("return.created",), ("duplicate", "semantic-duplicate"))),
                                     ("RMA responses lost", ("api", ("rma",), ("commit_then_lose",))),
                                     ("RMA calls refused", ("api", ("rma",), REFUSED))],
-    "one-credit-memo-per-refund": [("inspection.completed delivered again", ("events", ("inspection.completed",), ("duplicate", "semantic-duplicate"))),
+    "one-credit-memo-per-refund": [("parcels a unit short (refund what arrived)", ("behaviour", ("partial receipt",))),
+                                   ("inspection.completed delivered again", ("events", ("inspection.completed",), ("duplicate", "semantic-duplicate"))),
                                    ("credit-memo responses lost", ("api", ("credit memo",), ("commit_then_lose",))),
                                    ("credit-memo calls refused", ("api", ("credit memo",), REFUSED))],
     "no-refund-before-inspection": [("receipt.completed delayed or reordered", ("events", ("receipt.completed",), ("reordered", "delayed")))],
@@ -101,6 +103,7 @@ def coverage(con: duckdb.DuckDBPyConnection, summary: dict[str, Any] | None = No
         behaviour[outcome] = n
     behaviour["other-site"] = (summary or {}).get("misrouted", 0)  # parcels received at another site than their label's
     behaviour["cancelled before approval"] = (summary or {}).get("cancelled_early", 0)
+    behaviour["partial receipt"] = (summary or {}).get("partial_receipts", 0)
     kills = (summary or {}).get("kills")
     return {"api": api, "events": events, "behaviour": behaviour, **({"nemesis": {"kills": len(kills)}} if kills is not None else {})}
 
