@@ -61,12 +61,6 @@ def fakes(
         int, typer.Option(help="ERP on base+1, WMS base+2, carrier base+3, returns portal base+4", min=1, max=65531)
     ] = 8100,
     env_file: Annotated[Path, typer.Option(help="Where to write URLs and credentials for the integration layer")] = Path(".env.fakes"),
-    sut_start: Annotated[str | None, typer.Option(help="A shell command that starts your layer: run once the fakes are up and "
-                                                       ".env.fakes is written (so the layer can read it as it starts), and after "
-                                                       "each kill of the nemesis; then the harness waits until --sut-url accepts "
-                                                       "connections")] = None,
-    sut_stop: Annotated[str | None, typer.Option(help="A shell command that kills your layer at once (e.g. kill -KILL $(cat "
-                                                      "layer.pid)): the kill nemesis, and the end of a run that started it")] = None,
     random_secrets: Annotated[bool, typer.Option("--random-secrets", help="Random credentials instead of ones fixed by the seed "
                                                                          "(for shared hosts)")] = False,
 ) -> None:

@@ -70,6 +70,11 @@ CUSTOMER = CallContext(principal="customer", correlation_id=None, idempotency_ke
 FLOOR = CallContext(principal="warehouse", correlation_id=None, idempotency_key=None)
 
 
+def _befalls(name: str, fate: str | None, rng: random.Random, rate: float) -> bool:
+    """Whether ``name`` happens to a return: what the sweep chose for it, if it chose, else a draw."""
+    return fate == name if fate is not None else rng.random() < rate
+
+
 def ended(stage: str) -> bool:
     return stage in TERMINAL or stage.startswith("stalled")
 
@@ -212,18 +217,18 @@ class ReturnsModel:
             return self._move(exp, status.value)
         c = self.scenario.customer
         rng = self._own_rng("customer", exp)
-        if (rng.random() < c.cancel_rate) if fate is None else fate == "cancelled":
+        if _befalls("cancelled", fate, rng, c.cancel_rate):
             yield self.env.timeout(rng.uniform(1, 24) * HOUR)
             self.portal.cancel(exp.return_id, CUSTOMER)
             return self._move(exp, "cancelled")
-        if (rng.random() < c.never_ship_rate) if fate is None else fate == "never-shipped":
+        if _befalls("never-shipped", fate, rng, c.never_ship_rate):
             return self._move(exp, "never-shipped")
         yield self.env.timeout(self._lognormal_s(rng, c.ship_delay_days_median, c.ship_delay_sigma))
         tracking_code, site = self._label(exp)
         exp.site_id = self._misrouted(exp, site, fate)
         arrived = yield from self._transit(exp, tracking_code, fate)
         if arrived:
-            yield from self._warehouse(exp, tracking_code)
+            yield from self._warehouse(exp, tracking_code, fate)
 
     def _status(self, exp: Expectation) -> ReturnStatus:
         return self.portal.returns[exp.return_id].status
@@ -299,7 +304,7 @@ class ReturnsModel:
         self._move(exp, "in-transit", tracking_code=code)
         yield self.env.timeout(transit * 0.45)
         self.carrier.add_scan(code, TrackingStatus.IN_TRANSIT, "Arrived at carrier facility", "Hub", self.now())
-        if (rng.random() < m.return_to_sender_rate) if fate is None else fate == "returned-to-sender":
+        if _befalls("returned-to-sender", fate, rng, m.return_to_sender_rate):
             yield self.env.timeout(transit * 0.2)
             self.carrier.add_scan(code, TrackingStatus.EXCEPTION, "Address unreadable", "Hub", self.now())
             self.carrier.add_scan(code, TrackingStatus.RETURN_TO_SENDER, "Returned to sender", "Hub", self.now())
@@ -316,16 +321,14 @@ class ReturnsModel:
         self._move(exp, "delivered")
         return True
 
-    def _warehouse(self, exp: Expectation, code: str) -> Generator:
+    def _warehouse(self, exp: Expectation, code: str, fate: str | None = None) -> Generator:
         w = self.scenario.warehouse
         rng = self._own_rng("warehouse", exp)
         ret = self.portal.returns[exp.return_id]
         units = Counter()
         for line in ret.lines:
             units[line.item_id] += line.quantity
-        fate = self._swept_fate(exp)
-        short_shipped = (rng.random() < w.partial_receipt_rate) if fate is None else fate == "partial"
-        if short_shipped and sum(units.values()) > 1:
+        if _befalls("partial", fate, rng, w.partial_receipt_rate) and sum(units.values()) > 1:
             short = rng.choice(sorted(units))
             units[short] -= 1
             self.partial += 1
