@@ -257,6 +257,24 @@ def test_an_ineligible_request_that_only_arrived_forged_is_excused_not_lost(corr
     assert ends(forged)["counts"].get("lost", 0) == 0 and ends(forged)["valid"] is True
 
 
+def test_a_return_the_world_stopped_waiting_for_is_caught_up_if_the_layer_finished_it(correct, tmp_path):
+    """The world's patience is capped in wall seconds; a layer that finished the return after it
+    ran out (a backlog on a busy machine) did not lose it. One that never did, did."""
+    path, _ = correct
+    (rid,) = query(path / "run", "SELECT return_id FROM expected WHERE outcome = 'closed' AND return_id NOT IN (SELECT "
+                                "correlation_id FROM faults WHERE kind IN ('malformed', 'forged', 'clock-skew')) ORDER BY return_id LIMIT 1")[0]
+
+    def ends(run_dir: Path) -> dict:
+        return next(c for c in reconcile(run_dir)["checks"] if c["name"] == "every-return-ends")
+
+    gave_up = edited(path / "run", tmp_path / "gave-up", f"UPDATE expected SET outcome = 'stalled:awaiting-refund' WHERE return_id = '{rid}'")
+    assert ends(gave_up)["valid"] is True and ends(gave_up)["counts"]["caught-up"] == 1
+    unfinished = edited(gave_up, tmp_path / "unfinished", f"UPDATE returns SET status = 'inspected' WHERE id = '{rid}'")
+    check = ends(unfinished)
+    assert check["valid"] is False and check["counts"]["lost"] == 1
+    assert check["violations"][0]["message"] == "awaiting-refund (portal: inspected)"
+
+
 def test_a_checker_that_raises_is_unknown_with_its_error_not_a_crash(correct, monkeypatch):
     path, _ = correct
 

@@ -25,6 +25,9 @@ import duckdb
 from simulators.oracle import observed
 
 LISTED = 1000  # violations listed per check, with evidence; counts are always complete
+# Outcomes that are no violation: ``excused`` (no layer could have acted), ``caught-up`` (the
+# layer did it after the compressed world had stopped waiting; its SLA judges how late).
+FINE = ("ok", "excused", "caught-up")
 DISTRIBUTION = 10_000  # SLA samples kept in the verdict, for the report's plots
 
 
@@ -63,7 +66,7 @@ def judged(con: duckdb.DuckDBPyConnection, sql: str, message: Callable[[dict[str
     ``kinds`` (see :func:`observed.documents`), or those of the query's own ``documents`` column."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE judged AS SELECT * FROM ({sql}) WHERE outcome IS NOT NULL")
     counts = Counter(dict(con.execute("SELECT outcome, count(*) FROM judged GROUP BY outcome ORDER BY outcome").fetchall()))
-    cursor = con.execute(f"SELECT * FROM judged WHERE outcome NOT IN ('ok', 'excused') ORDER BY return_id LIMIT {LISTED}")
+    cursor = con.execute(f"SELECT * FROM judged WHERE outcome NOT IN {FINE} ORDER BY return_id LIMIT {LISTED}")
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, values)) for values in cursor.fetchall()]
     con.execute("DROP TABLE judged")
@@ -74,7 +77,7 @@ def judged(con: duckdb.DuckDBPyConnection, sql: str, message: Callable[[dict[str
         row.setdefault("documents", named.get(rid, []))
         violations.append({"return_id": rid, "correlation_id": rid, "kind": row["outcome"], "message": message(row),
                            "documents": row["documents"]})
-    found = sum(n for kind, n in counts.items() if kind not in ("ok", "excused"))
+    found = sum(n for kind, n in counts.items() if kind not in FINE)
     return Result(None if not counts else not found, counts, violations, found=found)
 
 
@@ -223,10 +226,15 @@ def terminal(con, scenario) -> Result:
             return f"{r['expected_outcome'].removeprefix('stalled:')} (portal: {r['status']})"
         return f"ineligible ({r['ineligible_reason']}) but {r['status']}, not rejected"
     # Excused: the facts it needed only ever arrived malformed or forged, so no layer could act.
+    # Caught up: the world stopped waiting (its patience is capped in wall seconds, and a busy
+    # machine or a long backlog can outlast it) but the layer did finish what it waited for.
     return judged(con, """
         SELECT return_id, status, ineligible_reason, outcome AS expected_outcome, eligible AS stalled, CASE
             WHEN NOT eligible AND coalesce(status, '') NOT IN ('rejected', 'cancelled')
                 THEN CASE WHEN created_excused THEN 'excused' ELSE 'lost' END
+            WHEN outcome = 'stalled:awaiting-approval' AND (status IN ('rejected', 'cancelled')
+                                                            OR status = 'approved' AND rmas > 0 AND labels > 0) THEN 'caught-up'
+            WHEN outcome = 'stalled:awaiting-refund' AND status = 'closed' THEN 'caught-up'
             WHEN outcome LIKE 'stalled%' THEN CASE WHEN any_excused THEN 'excused' ELSE 'lost' END
             ELSE 'ok' END AS outcome
         FROM per_return""", message)

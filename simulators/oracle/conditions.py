@@ -19,10 +19,10 @@ from typing import Any
 
 import duckdb
 
-from simulators.oracle.checks import CLOCKS
+from simulators.oracle.checks import CLOCKS, FINE
 from simulators.selfwatch import advice, distortion
 
-NEUTRAL = ("ok", "excused", "samples", "over", "missing")
+NEUTRAL = (*FINE, "samples", "over", "missing")
 SILENCE_MIN_S = 2.0  # unanswered deliveries spanning less than this are a hiccup, not a silence
 
 
