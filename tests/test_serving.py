@@ -44,6 +44,21 @@ def test_every_fake_answers_on_its_own_port(fleet):
         assert httpx.get(f"{fake.url}/openapi.json").json()["info"]["title"]
 
 
+def test_each_fakes_api_docs_work_offline(fleet):
+    """/docs is Swagger UI from the package: every file the page loads is served by the fake
+    itself, none from another host (a CDN a machine without network cannot reach)."""
+    import re
+
+    for fake in fleet.fakes.values():
+        page = httpx.get(f"{fake.url}/docs")
+        assert page.status_code == 200 and "swagger" in page.text.lower()
+        assert not re.findall(r"https?://", page.text)
+        loaded = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert {"/docs/static/swagger-ui-bundle.js", "/docs/static/swagger-ui.css"} <= set(loaded)
+        for path in loaded:
+            assert httpx.get(f"{fake.url}{path}").status_code == 200, path
+
+
 def test_env_names_every_url_and_credential(fleet, tmp_path):
     env = dict(line.split("=", 1) for line in fleet.write_env(tmp_path / ".env").read_text().splitlines() if "=" in line)
     assert env["RH_SEED"] == "11"

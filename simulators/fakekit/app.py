@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from simulators.clock import BusinessClock, Clock
 from simulators.fakekit.admin import admin_router
 from simulators.fakekit.auth import Credentials
+from simulators.fakekit.docs import serve_offline_docs
 from simulators.fakekit.pipeline import EXEMPT_PREFIXES, CallContext, FakePipeline
 from simulators.fakekit.problems import (
     PROBLEM_MEDIA_TYPE,
@@ -95,8 +96,9 @@ def create_fake(
 
 
 def build_app(system: FakeSystem, *, title: str, description: str, routers: list[APIRouter], security: dict) -> FastAPI:
-    app = FastAPI(title=title, description=description, version="1.0")
+    app = FastAPI(title=title, description=description, version="1.0", docs_url=None, redoc_url=None)
     app.state.system = system
+    serve_offline_docs(app, title)
     table = RouteTable(routers)
     for router in [*routers, admin_router()]:
         # Routes go straight onto the app: include_router() makes every request walk a
