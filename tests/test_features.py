@@ -46,9 +46,11 @@ LEAN = ["-p", "no:faker", "-p", "no:hypothesispytest", "-p", "no:schemathesis", 
 def outcomes(tmp_path_factory):
     """Every live run of this module, side by side: the suite's parts, then one run per defect."""
     known = known_defects()
+    root = tmp_path_factory.mktemp("features")
     jobs = {name: [*LEAN, "-m", marker] for name, marker in PARTS.items()}
-    jobs |= {defect: [*LEAN, "-m", marker, "--defect", defect] for defect, (marker, _) in CAUGHT.items() if defect in known}
-    return run_features(jobs, tmp_path_factory.mktemp("features"), parallel=4)
+    jobs["pass-a"] += ["--cucumberjson", str(root / "pass-a.cucumber.json")]  # what Xray and Zephyr import
+    jobs |= {defect: [*LEAN, "-m", marker, "--rh-defect", defect] for defect, (marker, _) in CAUGHT.items() if defect in known}
+    return run_features(jobs, root, parallel=4) | {"root": root}
 
 
 def test_the_shipped_suite_passes_against_the_reference(outcomes, tmp_path):
@@ -59,6 +61,17 @@ def test_the_shipped_suite_passes_against_the_reference(outcomes, tmp_path):
     collected = run_pytest([str(FEATURES), "--collect-only", *LEAN], REPO, tmp_path / "collect.xml")
     every = sorted(line.split("::", 1)[1] for line in collected.output.splitlines() if "::" in line)
     assert len(every) >= 24 and ran == every  # each scenario ran once, in one of the parts
+
+
+def test_a_run_writes_cucumber_json_naming_each_scenario_it_ran(outcomes):
+    import orjson
+
+    report = orjson.loads((outcomes["root"] / "pass-a.cucumber.json").read_bytes())
+    scenarios = [element for feature in report for element in feature["elements"]]
+    assert {feature["name"] for feature in report} >= {"A return goes through, whatever the warehouse decides",
+                                                         "Returns the policy refuses are rejected, and nothing else happens to them"}
+    assert len(scenarios) == len(outcomes["pass-a"].passed)
+    assert all(step["result"]["status"] == "passed" for element in scenarios for step in element["steps"])
 
 
 @pytest.mark.parametrize("defect", sorted(CAUGHT))
@@ -119,13 +132,15 @@ def test_unknown_steps_and_bad_values_fail_with_a_message_naming_them(tmp_path, 
 
 
 def test_defect_and_sut_url_options_are_checked_before_anything_runs(tmp_path):
-    unknown = run_pytest([str(FEATURES), *LEAN, "--defect", "no-such-defect"], REPO, tmp_path / "a.xml")
-    assert unknown.returncode == 4 and "--defect: unknown no-such-defect; expected one of: no-dedupe" in unknown.output
-    both = run_pytest([str(FEATURES), *LEAN, "--defect", "slow", "--sut-url", "http://127.0.0.1:9/webhooks"], REPO, tmp_path / "b.xml")
-    assert both.returncode == 4 and "cannot be combined with --sut-url" in both.output
+    unknown = run_pytest([str(FEATURES), *LEAN, "--rh-defect", "no-such-defect"], REPO, tmp_path / "a.xml")
+    assert unknown.returncode == 4 and "--rh-defect: unknown no-such-defect; expected one of: no-dedupe" in unknown.output
+    both = run_pytest([str(FEATURES), *LEAN, "--rh-defect", "slow", "--rh-sut-url", "http://127.0.0.1:9/webhooks"], REPO, tmp_path / "b.xml")
+    assert both.returncode == 4 and "cannot be combined with --rh-sut-url" in both.output
+    # The old, unprefixed name still works for a release, and says what to use instead.
     gone = run_pytest([str(FEATURES), *LEAN, "-k", "rejected and hold", "--sut-url", "http://127.0.0.1:9/webhooks"], REPO, tmp_path / "c.xml")
     assert gone.returncode == 1 and len(gone.failed) == 1, gone
-    assert "--sut-url: the integration layer at http://127.0.0.1:9/webhooks is unreachable" in next(iter(gone.failed.values()))
+    assert "--rh-sut-url: the integration layer at http://127.0.0.1:9/webhooks is unreachable" in next(iter(gone.failed.values()))
+    assert "--sut-url is deprecated and goes in the next release: use --rh-sut-url" in gone.output
 
 
 def test_the_step_catalogue_in_docs_is_up_to_date():

@@ -3,11 +3,14 @@
 Loaded by every pytest run once the package is installed, so it stays cheap: the world, the
 fakes and the oracle are imported only when a scenario runs.
 
-- ``--sut-url URL``: the integration layer's webhook URL; without it, each world runs against
+- ``--rh-sut-url URL``: the integration layer's webhook URL; without it, each world runs against
   the embedded reference (its own process), as ``returns-harness run`` does.
-- ``--defect NAME`` (repeatable): switch on a known defect of the embedded reference.
-- ``--fakes-base-port N``: serve the fakes on N+1..N+4 (default 8100 with --sut-url, so a
+- ``--rh-defect NAME`` (repeatable): switch on a known defect of the embedded reference.
+- ``--rh-fakes-base-port N``: serve the fakes on N+1..N+4 (default 8100 with --rh-sut-url, so a
   layer configured once keeps working; free ports otherwise).
+
+The prefix keeps them from clashing with a team's own plugins. The old names (``--sut-url``,
+``--defect``, ``--fakes-base-port``) still work for this release, with a deprecation warning.
 """
 
 from __future__ import annotations
@@ -38,29 +41,37 @@ MARKERS = {
 SCENARIO = pytest.StashKey[tuple]()
 
 
+DEPRECATED = {"--sut-url": "--rh-sut-url", "--defect": "--rh-defect", "--fakes-base-port": "--rh-fakes-base-port"}
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("returns-harness", "returns-harness Gherkin steps")
-    group.addoption("--sut-url", default=None, metavar="URL",
+    group.addoption("--rh-sut-url", "--sut-url", dest="rh_sut_url", default=None, metavar="URL",
                     help="webhook URL of the integration layer under test (default: start the embedded reference)")
-    group.addoption("--defect", action="append", default=[], metavar="NAME",
+    group.addoption("--rh-defect", "--defect", dest="rh_defect", action="append", default=[], metavar="NAME",
                     help="switch on a known defect of the embedded reference (repeatable)")
-    group.addoption("--fakes-base-port", type=int, default=None, metavar="N",
-                    help="serve the fakes on ports N+1..N+4 (default: 8100 with --sut-url, free ports otherwise)")
+    group.addoption("--rh-fakes-base-port", "--fakes-base-port", dest="rh_fakes_base_port", type=int, default=None, metavar="N",
+                    help="serve the fakes on ports N+1..N+4 (default: 8100 with --rh-sut-url, free ports otherwise)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, meaning in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {meaning}")
-    defects = config.getoption("defect", default=None) or []
-    if defects and config.getoption("sut_url", default=None):
-        raise pytest.UsageError("--defect switches defects of the embedded reference; it cannot be combined with --sut-url")
+    for old, new in DEPRECATED.items():
+        if any(arg == old or arg.startswith(old + "=") for arg in config.invocation_params.args):
+            config.issue_config_time_warning(pytest.PytestDeprecationWarning(
+                f"{old} is deprecated and goes in the next release: use {new} (the prefix keeps it clear of other plugins' options)"),
+                stacklevel=2)
+    defects = config.getoption("rh_defect", default=None) or []
+    if defects and config.getoption("rh_sut_url", default=None):
+        raise pytest.UsageError("--rh-defect switches defects of the embedded reference; it cannot be combined with --rh-sut-url")
     if defects:
         from simulators.sut import known_defects
 
         known = known_defects()
         unknown = [d for d in defects if d not in known]
         if unknown:
-            raise pytest.UsageError(f"--defect: unknown {', '.join(unknown)}; expected one of: {', '.join(known)}")
+            raise pytest.UsageError(f"--rh-defect: unknown {', '.join(unknown)}; expected one of: {', '.join(known)}")
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +80,8 @@ def returns_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     from simulators.bdd.world import Runs
 
     config = request.config
-    return Runs(root=tmp_path_factory.mktemp("returns-harness"), sut_url=config.getoption("sut_url"),
-                defects=tuple(config.getoption("defect")), base_port=config.getoption("fakes_base_port"))
+    return Runs(root=tmp_path_factory.mktemp("returns-harness"), sut_url=config.getoption("rh_sut_url"),
+                defects=tuple(config.getoption("rh_defect")), base_port=config.getoption("rh_fakes_base_port"))
 
 
 @pytest.fixture

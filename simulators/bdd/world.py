@@ -166,6 +166,6 @@ class Runs:
                 verdict = run(RunOptions(scenario=scenario, report_dir=run_dir, sut_url=self.sut_url, defects=self.defects,
                                          base_port=self.base_port, log=log))
             except Unreachable as e:
-                raise bad_value(f"--sut-url: {e}") from None
+                raise bad_value(f"--rh-sut-url: {e}") from None
             self.done[key] = Outcome(verdict, run_dir)
         return self.done[key]
