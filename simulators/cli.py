@@ -7,6 +7,9 @@ import contextlib
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,9 +27,36 @@ app = typer.Typer(
 # In a pipe or a CI log there is no terminal width to fit: 80 columns would cut check names,
 # URLs and credentials, so tables get room to say everything.
 console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
-errors = Console(stderr=True)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 160)
 
 EXIT_USAGE = 2
+PLAIN_PROGRESS_EVERY_S = 10.0  # a progress line this often when stdout is no terminal (a CI log)
+
+
+class Output(str, Enum):
+    table = "table"
+    json = "json"
+
+
+FORMAT_HELP = ("table: the verdict table on stdout; json: verdict.json on stdout (for jq or a pipeline), "
+               "and everything for people on stderr")
+
+
+def _people(output: Output) -> Console:
+    """Where messages for people go: stdout, unless stdout carries the JSON verdict."""
+    return errors if output is Output.json else console
+
+
+def _plain_progress(out: Console, line: Callable[[], str]) -> Callable[[], None]:
+    """Without a terminal the progress bar shows nothing: a plain line every few seconds instead,
+    so a CI log is not silent for a minute. ``line()`` says where the run stands."""
+    last = [-PLAIN_PROGRESS_EVERY_S]  # the first line at once
+
+    def maybe() -> None:
+        if not out.is_terminal and time.monotonic() - last[0] >= PLAIN_PROGRESS_EVERY_S:
+            last[0] = time.monotonic()
+            out.print(line(), highlight=False, soft_wrap=True)
+    return maybe
 
 
 def _version(value: bool) -> None:
@@ -216,6 +246,7 @@ def run(
                                                       "layer.pid)): the kill nemesis, and the end of a run that started it")] = None,
     random_secrets: Annotated[bool, typer.Option("--random-secrets", help="Random credentials and webhook secret instead of ones fixed "
                                                                          "by the seed (for shared hosts; read them from .env.fakes)")] = False,
+    output: Annotated[Output, typer.Option("--format", help=FORMAT_HELP)] = Output.table,
 ) -> None:
     """Verify an integration layer: run a scenario live against it, settle, reconcile, report.
 
@@ -266,34 +297,40 @@ def run(
 
     from simulators.model.demand import DAY
 
+    out = _people(output)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+                  console=out, transient=True) as bar:
         task = bar.add_task(f"{spec.name} (seed {spec.seed})", total=spec.volumes.days * DAY, status="starting")
+        began = time.monotonic()
+        status = [""]
+        plain = _plain_progress(out, lambda: f"{spec.name} (seed {spec.seed}), {time.monotonic() - began:.0f} s: {status[0]}")
 
         def show(world) -> None:
             delivered = world.deliverer.stats()["delivered"] if world.deliverer else 0
             faults = sum(world.fault_plan.injected.values())
             phase = "settling" if world.model.demand_done else "season"
-            bar.update(task, completed=min(world.env.now, spec.volumes.days * DAY),
-                       status=f"{phase} day {world.env.now / DAY:5.2f}  {_by_stage(world.model.stages)}"
-                              f"  | events delivered {delivered}, faults {faults}")
+            status[0] = (f"{phase} day {world.env.now / DAY:5.2f}  {_by_stage(world.model.stages)}"
+                         f"  | events delivered {delivered}, faults {faults}")
+            bar.update(task, completed=min(world.env.now, spec.volumes.days * DAY), status=status[0])
+            plain()
 
         try:
             verdict = run_scenario(RunOptions(scenario=spec, report_dir=report_dir, sut_url=sut_url, defects=tuple(defect),
                                               sut_clock=sut_clock, react_delay_s=react_delay, sut_start=sut_start, sut_stop=sut_stop,
-                                              base_port=base_port, progress=show, log=console.print))
+                                              base_port=base_port, progress=show, log=out.print))
         except Unreachable as exc:
             errors.print(f"[bold red]unreachable:[/] {exc}")
             raise typer.Exit(EXIT_UNREACHABLE) from None
         except (ValueError, ServingError) as exc:
             raise _fail(str(exc)) from None
-    _finish(verdict, report_dir)
+    _finish(verdict, report_dir, output)
 
 
 @app.command()
 def reconcile(
     run_dir: Annotated[Path, typer.Argument(help="A report directory written by `returns-harness run` (or its run/ folder)")],
     report_dir: Annotated[Path | None, typer.Option(help="Write the reports here (default: RUN_DIR)")] = None,
+    output: Annotated[Output, typer.Option("--format", help=FORMAT_HELP)] = Output.table,
 ) -> None:
     """Run the oracle again on a saved run, without running it again."""
     from simulators.runner import reconcile_saved
@@ -301,11 +338,11 @@ def reconcile(
     if report_dir is not None:
         _writable_dir(report_dir, "--report-dir")
     try:
-        with console.status(f"Reconciling the run saved in {run_dir}…"):  # a million returns take ~12 s
+        with _people(output).status(f"Reconciling the run saved in {run_dir}…"):  # a million returns take ~12 s
             verdict = reconcile_saved(run_dir)
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    _finish(verdict, report_dir or run_dir)
+    _finish(verdict, report_dir or run_dir, output)
 
 
 def _writable_dir(path: Path, flag: str) -> None:
@@ -329,19 +366,23 @@ def _by_stage(stages: dict[str, int]) -> str:
     return " · ".join(f"{s} {stages[s]}" for s in shown) or "no returns yet"
 
 
-def _finish(verdict: dict, report_dir: Path) -> None:
+def _finish(verdict: dict, report_dir: Path, output: Output = Output.table) -> None:
     from simulators.report import write_reports
 
-    _print_verdict(verdict)
+    out = _people(output)
+    _print_verdict(verdict, out)
     paths = write_reports(verdict, report_dir)
-    console.print(f"Report: [bold]{paths['html']}[/]  (verdict.json, junit.xml beside it)")
+    out.print(f"Report: [bold]{paths['html']}[/]  (verdict.json, junit.xml beside it)")
+    if output is Output.json:
+        sys.stdout.buffer.write(paths["verdict"].read_bytes())
+        sys.stdout.flush()
     if verdict.get("stopped"):
         signum = verdict["stopped"].get("signal")
         raise typer.Exit(128 + signum if signum else EXIT_UNREACHABLE)  # 143 after SIGTERM, 130 after Ctrl-C
     raise typer.Exit(0 if verdict["ok"] else EXIT_FAILED)
 
 
-def _print_verdict(verdict: dict) -> None:
+def _print_verdict(verdict: dict, out: Console = console) -> None:
     sut = verdict["sut"]
     who = f"reference{' with ' + ', '.join(sut['defects']) if sut.get('defects') else ''}" if sut["kind"] == "reference" else sut["url"]
     scenario = verdict["scenario"]
@@ -362,31 +403,31 @@ def _print_verdict(verdict: dict) -> None:
         exercised = "; ".join(f"{k} {v}" for k, v in (check.get("exposure") or {}).items())
         table.add_row(check["name"], label, details, exercised)
     if verdict.get("stopped"):
-        console.print(f"[bold red]STOPPED[/] at {verdict['stopped']['at']}: {verdict['stopped']['reason']}")
+        out.print(f"[bold red]STOPPED[/] at {verdict['stopped']['at']}: {verdict['stopped']['reason']}")
     time, load, harness = verdict.get("time"), verdict.get("load"), verdict.get("harness") or {}
     if time:
-        console.print(f"Clock: {time['clock']} ({time['sentence']}); one wall second = {time['one_wall_second']}")
+        out.print(f"Clock: {time['clock']} ({time['sentence']}); one wall second = {time['one_wall_second']}")
     if load:
-        console.print(f"Load on the layer: {load['deliveries']:,} deliveries, peak {load['peak_per_second']:,} a wall second "
-                      f"(mean {load['mean_per_second']:g}), at most {load['peak_in_flight']:,} in flight")
+        out.print(f"Load on the layer: {load['deliveries']:,} deliveries, peak {load['peak_per_second']:,} a wall second "
+                  f"(mean {load['mean_per_second']:g}), at most {load['peak_in_flight']:,} in flight")
     if harness.get("behind"):
-        console.print(f"[bold yellow]HARNESS BEHIND[/]: {harness['advice']}")
+        out.print(f"[bold yellow]HARNESS BEHIND[/]: {harness['advice']}")
     for silence in verdict.get("layer_silences") or ():
-        console.print(f"[bold yellow]LAYER SILENT[/] for {silence['seconds']:g} s: {silence['unanswered']} deliveries unanswered "
-                      f"({silence['error']}); the harness gave up on {len(silence['given_up'])} return(s)'s deliveries then")
-    console.print(table)
+        out.print(f"[bold yellow]LAYER SILENT[/] for {silence['seconds']:g} s: {silence['unanswered']} deliveries unanswered "
+                  f"({silence['error']}); the harness gave up on {len(silence['given_up'])} return(s)'s deliveries then")
+    out.print(table)
     failed = [c for c in verdict["checks"] if c["valid"] is False]
     for check in failed:
         for violation in check["violations"][:3]:
-            console.print(f"  [red]{check['name']}[/] {violation['return_id']}: {violation['message']}")
+            out.print(f"  [red]{check['name']}[/] {violation['return_id']}: {violation['message']}")
     if verdict.get("stopped"):
-        console.print(f"[bold red]STOPPED[/]: {verdict['stopped']['reason']}; the checks above cover the run until then")
+        out.print(f"[bold red]STOPPED[/]: {verdict['stopped']['reason']}; the checks above cover the run until then")
     elif verdict["ok"]:
-        console.print("[bold green]PASS[/]")
+        out.print("[bold green]PASS[/]")
     elif failed:
-        console.print(f"[bold red]FAIL[/]: {len(failed)} check(s) failed")
+        out.print(f"[bold red]FAIL[/]: {len(failed)} check(s) failed")
     else:
-        console.print("[bold red]FAIL[/]: no check could decide anything (did any return happen?)")
+        out.print("[bold red]FAIL[/]: no check could decide anything (did any return happen?)")
 
 
 def main() -> None:

@@ -3,6 +3,10 @@ moments of the season and started again after a pause, as a deploy, an OOM kill 
 node does. What it acknowledged before the kill must still be done after it: the webhooks it
 answered 200 are never sent again. Deliveries while it is down go unanswered and are retried.
 
+The last kill is aimed (``faults.kills.aim``): from its seeded moment it waits for the layer to
+acknowledge a fact of one type (by default an inspection, which asks for money) and strikes at
+once, inside the window where a layer that answers before it stores has not stored it yet.
+
 The embedded reference is killed and restarted by the harness; a layer at a URL through the
 user's own commands (``--sut-stop``, which must kill it, and ``--sut-start``), run by /bin/sh.
 """
@@ -17,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from simulators.delivery.deliverer import Event
 from simulators.model.demand import DAY
 from simulators.scenario import Scenario
 
@@ -65,6 +70,8 @@ class Nemesis:
     _tasks: set[asyncio.Task] = field(default_factory=set)
     _one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock)
     _up_since: float = -1e9  # monotonic time the layer last came back
+    _aim: str | None = None  # the event type whose next acknowledgement the armed aimed kill waits for
+    _acknowledged: set[str] = field(default_factory=set)  # event ids the layer has acknowledged
 
     async def strike(self) -> None:
         async with self._one_at_a_time:  # a kill due while the layer is still down waits for it to be up
@@ -74,27 +81,50 @@ class Nemesis:
             self.busy = True
             await self._strike()
 
-    async def _strike(self) -> None:
+    async def _strike(self, after: Event | None = None) -> None:
         at, started = self.now(), time.monotonic()
         try:
             await asyncio.to_thread(self.kill)
             await asyncio.sleep(self.down_s)
             await asyncio.to_thread(self.start)
             self._up_since = time.monotonic()
-            self.kills.append({"at": at, "down_wall_s": round(self._up_since - started, 2)})
+            aimed = {"after": {"event_type": after.type, "event_id": after.id, "return_id": after.correlation_id}} if after else {}
+            self.kills.append({"at": at, "down_wall_s": round(self._up_since - started, 2), **aimed})
         except Exception as e:  # noqa: BLE001 - reported as the run's stop reason
             self.error = f"the kill nemesis could not restart the layer: {e}"
         finally:
             self.busy = False
 
-    def schedule(self, call_at: Callable[[float, Callable[[], None]], None], times: list[float]) -> None:
-        """Strike at each simulated time (through the world's scheduler, on the loop's thread)."""
-        loop = asyncio.get_running_loop()
+    def acknowledged(self, event: Event) -> None:
+        """The layer answered 2xx to a delivery: if the aimed kill is armed for its type, this is
+        the fact's first acknowledgement, and the layer is up and settled, strike now."""
+        first = event.id not in self._acknowledged
+        self._acknowledged.add(event.id)
+        if (event.type == self._aim and first and not self.busy and not self._one_at_a_time.locked()
+                and time.monotonic() >= self._up_since + self.up_s):
+            self._aim = None
+            self.busy = True  # from this instant: supervision must not take the kill for a death
+            self._spawn(self._aimed(event))
 
+    async def _aimed(self, event: Event) -> None:
+        async with self._one_at_a_time:
+            if not self.error:
+                await self._strike(after=event)
+            self.busy = False
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def schedule(self, call_at: Callable[[float, Callable[[], None]], None], times: list[float], aim: str | None = None) -> None:
+        """Strike at each simulated time (through the world's scheduler, on the loop's thread);
+        with ``aim``, the last time arms the aimed kill instead (see :meth:`acknowledged`)."""
         def fire() -> None:
-            task = loop.create_task(self.strike())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self.strike())
 
-        for t in times:
-            call_at(t, fire)
+        def arm() -> None:
+            self._aim = aim
+
+        for i, t in enumerate(times):
+            call_at(t, arm if aim and i == len(times) - 1 else fire)

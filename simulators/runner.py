@@ -96,7 +96,8 @@ def run(options: RunOptions) -> dict[str, Any]:
                 options.log("starting the layer with --sut-start")
                 await asyncio.to_thread(hooks.start)
         if nemesis is not None:
-            nemesis.schedule(world.driver.call_at, kill_times(scenario))
+            world.deliverer.on_acknowledged.append(nemesis.acknowledged)
+            nemesis.schedule(world.driver.call_at, kill_times(scenario), aim=scenario.faults.kills.aim)
 
     interrupted: list[int] = []  # the signal that asked the run to stop (SIGTERM from a CI timeout, Ctrl-C)
 
@@ -136,6 +137,7 @@ def run(options: RunOptions) -> dict[str, Any]:
     record.summary["sut"] = sut
     if scenario.faults.kills is not None:
         record.summary["kills"] = nemesis.kills if nemesis else []
+        record.summary["kill_aim"] = scenario.faults.kills.aim
     return reconcile(save(record, report_dir / RUN_DIR), sut=sut, wall_seconds=round(time.monotonic() - started, 1))
 
 

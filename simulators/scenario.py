@@ -188,6 +188,11 @@ class Kills(_Section):
     up_s: Annotated[float, Field(ge=0, le=600)] = Field(
         5.0, description="Wall seconds the layer runs, at least, between being up again and the next kill (a kill due sooner waits): "
                          "time to take its redeliveries, so kills do not pile into one long outage")
+    aim: Literal["return.created", "return.cancelled", "tracking.updated", "receipt.completed", "inspection.completed"] | None = Field(
+        "inspection.completed",
+        description="The last kill waits, from its seeded moment, for the layer to acknowledge a delivery of this event type, "
+                    "and strikes at once: the window in which a layer that answers before it stores has not stored the fact "
+                    "(null: every kill at its seeded moment)")
 
 
 class Faults(_Section):

@@ -101,3 +101,9 @@ def test_a_layer_that_acknowledges_before_storing_loses_returns_to_the_kills(cha
     assert checks["every-return-ends"]["valid"] is False
     assert checks["every-return-ends"]["counts"].get("lost", 0) > 0
     assert verdict["coverage"]["nemesis"]["kills"] == 3
+    # The aimed kill struck just after it acknowledged an inspection: that return's refund is lost.
+    (aimed,) = [k["after"] for k in verdict["summary"]["kills"] if "after" in k]
+    assert aimed["event_type"] == "inspection.completed"
+    memo = checks["one-credit-memo-per-refund"]
+    assert memo["valid"] is False
+    assert aimed["return_id"] in {v["return_id"] for v in memo["violations"] if v["kind"] == "lost"}

@@ -214,6 +214,9 @@ class Deliverer:
         self.unanswered_since: float | None = None
         self.unanswered = 0
         self.last_error: str | None = None
+        # Told of each delivery the layer acknowledged (2xx), as soon as it answers: the kill
+        # nemesis aims at the moment after an acknowledgement.
+        self.on_acknowledged: list[Callable[[Event], None]] = []
 
     # -- the world's side -------------------------------------------------------------------
 
@@ -299,6 +302,9 @@ class Deliverer:
                 self.latency.record_value(min(LATENCY_MAX_US, max(1, round(corrected_us))))
                 self.latency_uncorrected.record_value(min(LATENCY_MAX_US, max(1, round(uncorrected_us))))
             outcome = self._next(delivery, answer, ended_sim)
+            if outcome is Outcome.DELIVERED:
+                for listener in self.on_acknowledged:
+                    listener(delivery.event)
             self._record(delivery, due, ended_sim, (sent_at_wall, sent_at_sim), answer, corrected_us / 1000, uncorrected_us / 1000, outcome)
         finally:
             self._done_one()

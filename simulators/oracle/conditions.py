@@ -20,9 +20,11 @@ from typing import Any
 import duckdb
 
 from simulators.oracle.checks import CLOCKS, FINE
+from simulators.oracle.observed import BAD_DELIVERY
 from simulators.selfwatch import advice, distortion
 
 NEUTRAL = (*FINE, "samples", "over", "missing")
+BAD = "(" + ", ".join(f"'{kind}'" for kind in BAD_DELIVERY) + ")"
 SILENCE_MIN_S = 2.0  # unanswered deliveries spanning less than this are a hiccup, not a silence
 
 
@@ -42,12 +44,13 @@ def cut_short(checks: list[dict[str, Any]], stopped: dict[str, Any]) -> None:
 
 def silences(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Spans of wall time in which the layer answered no delivery: consecutive unanswered
-    attempts (refused, timed out), with the returns whose deliveries the harness gave up then."""
+    attempts (refused, timed out), with the returns whose deliveries the harness gave up then
+    (only those a correct layer would have taken: a forged or malformed copy given up is no loss)."""
     rows = con.execute(f"""
         WITH d AS (SELECT *, sum(CASE WHEN status IS NULL THEN 0 ELSE 1 END) OVER (ORDER BY sent_wall, n ROWS UNBOUNDED PRECEDING) AS run
                    FROM deliveries WHERE sent_wall IS NOT NULL)
         SELECT min(sent_wall), max(sent_wall + coalesce(round_trip_ms, 0) / 1000), count(*), arg_max(error, sent_wall),
-               list(DISTINCT correlation_id ORDER BY correlation_id) FILTER (final = 'gave up')
+               list(DISTINCT correlation_id ORDER BY correlation_id) FILTER (final = 'gave up' AND coalesce(fault, '') NOT IN {BAD})
         FROM d WHERE status IS NULL GROUP BY run HAVING max(sent_wall + coalesce(round_trip_ms, 0) / 1000) - min(sent_wall) >= {SILENCE_MIN_S}
         ORDER BY 1""").fetchall()
     return [{"from_wall": start, "until_wall": end, "seconds": round(end - start, 1), "unanswered": n, "error": error,

@@ -27,6 +27,7 @@ EVENT_FAULTS = ("duplicate", "semantic-duplicate", "reordered", "delayed", "miss
 BEHAVIOURS = ("cancelled", "cancelled before approval", "never-shipped", "returned-to-sender", "rejected", "other-site",
               "partial receipt")
 REFUSED = ("error", "outage", "rate_limit", "concurrency_limit")
+AIMED = "kills just after an acknowledgement"  # the nemesis's aimed kill (n/a when the scenario aims none)
 
 # Check -> (what a defect would need, cells summed): ("api", steps, kinds), ("events", types, kinds),
 # ("behaviour", outcomes). Every named exposure counts real occurrences in this run.
@@ -37,7 +38,8 @@ EXPOSURE: dict[str, list[tuple[str, tuple]]] = {
     "one-credit-memo-per-refund": [("parcels a unit short (refund what arrived)", ("behaviour", ("partial receipt",))),
                                    ("inspection.completed delivered again", ("events", ("inspection.completed",), ("duplicate", "semantic-duplicate"))),
                                    ("credit-memo responses lost", ("api", ("credit memo",), ("commit_then_lose",))),
-                                   ("credit-memo calls refused", ("api", ("credit memo",), REFUSED))],
+                                   ("credit-memo calls refused", ("api", ("credit memo",), REFUSED)),
+                                   ("layer killed just after acknowledging a fact", ("nemesis", (AIMED,)))],
     "no-refund-before-inspection": [("receipt.completed delayed or reordered", ("events", ("receipt.completed",), ("reordered", "delayed")))],
     "stock-matches-dispositions": [("inspection.completed delivered again", ("events", ("inspection.completed",), ("duplicate", "semantic-duplicate"))),
                                    ("parcels received at another site", ("behaviour", ("other-site",))),
@@ -105,7 +107,10 @@ def coverage(con: duckdb.DuckDBPyConnection, summary: dict[str, Any] | None = No
     behaviour["cancelled before approval"] = (summary or {}).get("cancelled_early", 0)
     behaviour["partial receipt"] = (summary or {}).get("partial_receipts", 0)
     kills = (summary or {}).get("kills")
-    return {"api": api, "events": events, "behaviour": behaviour, **({"nemesis": {"kills": len(kills)}} if kills is not None else {})}
+    if kills is None:
+        return {"api": api, "events": events, "behaviour": behaviour}
+    aimed = sum("after" in k for k in kills) if (summary or {}).get("kill_aim") else None
+    return {"api": api, "events": events, "behaviour": behaviour, "nemesis": {"kills": len(kills), AIMED: aimed}}
 
 
 def _applies(name: str, kind: str) -> bool:

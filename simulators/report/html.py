@@ -198,7 +198,7 @@ def _coverage_section(verdict: dict) -> str:
                     "Calls the layer made of each kind, and how many met each fault. A zero is a fault this run never put to that step.")
             + _grid("Events × delivery faults", cells.get("events"), "Facts of each type that met each delivery fault.")
             + _grid("Customer and world behaviours", {"returns": behaviour}, "Returns that ended each way.")
-            + (_grid("The kill nemesis", {"layer": cells["nemesis"]}, "Times the layer was killed (SIGKILL) and started again.")
+            + (_grid("The kill nemesis", {"layer": cells["nemesis"]}, "Times the layer was killed (SIGKILL) and started again; the aimed kill strikes the moment it has acknowledged a fact.")
                if isinstance(cells.get("nemesis"), dict) else ""))
 
 
