@@ -5,10 +5,13 @@ beside it) could show as a slow integration layer. Two measures, both in wall ti
 
 - **loop stalls**: a probe asks the event loop to wake it every ``PROBE_S``; how much later it
   woke is how long anything else on the loop (the fakes' answers, the deliveries) waited too;
-- **world lateness**: how long after its due wall time the driver carried out a model event.
+- **world lateness**: how long after its due wall time the driver carried out a model event;
+- **CPU pressure**: the share of each wall second in which some task on the machine was ready to
+  run but waited for a CPU (Linux's pressure stall information, ``/proc/pressure/cpu``). A layer
+  on the same machine answers slowly then through no fault of its own.
 
-The oracle compares them with each timing verdict (:func:`distortion`) and calls UNKNOWN a FAIL
-that the harness's own lateness could explain.
+The oracle compares them with each timing verdict (:func:`distortion`, and the conditions'
+``busy``) and calls UNKNOWN a FAIL that the harness's lateness or a busy machine could explain.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from pathlib import Path
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -23,6 +27,16 @@ from hdrh.histogram import HdrHistogram
 PROBE_S = 0.02
 MAX_US = 600_000_000  # ten minutes
 BEHIND_MS = 100.0  # a p99 loop stall above this is worth a warning, whatever the verdicts
+PSI = Path("/proc/pressure/cpu")
+
+
+def cpu_stalled_us() -> int | None:
+    """Microseconds, since boot, in which some task waited for a CPU (None without PSI)."""
+    try:
+        some = PSI.read_text().split("\n", 1)[0]  # "some avg10=0.00 avg60=0.00 avg300=0.00 total=123"
+        return int(some.rsplit("total=", 1)[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _histogram() -> HdrHistogram:
@@ -36,6 +50,7 @@ class SelfWatch:
         self.started = time.monotonic()
         self.started_wall = time.time()
         self.series: dict[int, list[float]] = {}  # wall second -> [max loop stall ms, max world lateness ms]
+        self.pressure: dict[int, float] = {}  # wall second -> % of it some task waited for a CPU
         self._task: asyncio.Task | None = None
 
     def _note(self, column: int, seconds: float) -> None:
@@ -49,12 +64,22 @@ class SelfWatch:
             self._note(1, seconds)
 
     async def _probe(self) -> None:
+        psi = (time.monotonic(), cpu_stalled_us())
         while True:
             asked = time.perf_counter()
             await asyncio.sleep(PROBE_S)
             stall = max(0.0, time.perf_counter() - asked - PROBE_S)
             self.stalls.record_value(min(MAX_US, max(1, round(stall * 1e6))))
             self._note(0, stall)
+            if psi[1] is not None and time.monotonic() - psi[0] >= 1.0:
+                psi = self._pressure(*psi)
+
+    def _pressure(self, since: float, stalled_us: int) -> tuple[float, int | None]:
+        now, total = time.monotonic(), cpu_stalled_us()
+        if total is not None:
+            share = (total - stalled_us) / ((now - since) * 1e6)
+            self.pressure[int(now - self.started) - 1] = round(min(100.0, max(0.0, 100 * share)), 1)
+        return now, total
 
     def start(self) -> None:
         self.started, self.started_wall = time.monotonic(), time.time()
@@ -73,7 +98,8 @@ class SelfWatch:
                     "max": round(h.get_max_value() / 1000, 1) if count else 0.0}
 
         return {"loop_stall_ms": ms(self.stalls), "world_late_ms": ms(self.lateness), "started_wall": self.started_wall,
-                "series": [[t, round(a, 1), round(b, 1)] for t, (a, b) in sorted(self.series.items())]}
+                "series": [[t, round(a, 1), round(b, 1)] for t, (a, b) in sorted(self.series.items())],
+                **({"cpu_pressure": sorted(self.pressure.items())} if self.pressure else {})}
 
 
 def distortion(harness: dict[str, Any] | None, sla: dict[str, Any], clock: str, time_scale: float) -> float:

@@ -48,7 +48,7 @@ CAUGHT_BY = {
     "batch-closing": ("quiet only", {"request-to-closed"}),
 }
 # Defects whose failure needs what only a whole `chaos` run has: tested there.
-CAUGHT_ELSEWHERE = {"ack-before-store": ("tests/test_chaos.py, under the kill nemesis", {"every-return-ends", "one-credit-memo-per-refund"})}
+CAUGHT_ELSEWHERE = {"ack-before-store": ("tests/test_chaos.py, under the kill nemesis", {"every-return-ends"})}
 CAUGHT = set().union(*(checks for _, checks in CAUGHT_BY.values()))
 
 
@@ -217,6 +217,31 @@ def test_a_timing_fail_the_harness_own_lateness_could_explain_is_unknown_not_fai
     fell_behind, check = judged(50.0, "behind")
     assert check["valid"] is None and "harness's own lateness" in check["reason"] and "--time-scale" in check["reason"]
     assert fell_behind["harness"]["behind"] and fell_behind["ok"]  # nothing the layer did failed
+
+
+def test_acknowledgements_slow_only_while_the_machine_was_busy_are_unknown_not_fail(correct, tmp_path):
+    """Slow answers in the seconds when tasks waited for a CPU (PSI) and fast ones otherwise: the
+    machine's doing as much as the layer's, UNKNOWN. Slow in the quiet seconds too: FAIL."""
+    path, verdict = correct
+    started = verdict["summary"]["harness"]["started_wall"]
+    second = f"floor(sent_wall - {started})::INTEGER"
+
+    def judged(name: str, slow_where: str, pressure: bool = True) -> dict:
+        run = edited(path / "run", tmp_path / f"{name}-tables",
+                     f"UPDATE deliveries SET latency_ms = CASE WHEN {slow_where} THEN 900 ELSE 10 END WHERE latency_ms IS NOT NULL")
+        seconds = range(int(query(run, f"SELECT max({second}) FROM deliveries")[0][0]) + 1)
+
+        def change(small):
+            small["scenario"]["slas"]["ack_latency_ms_p99"] = 500
+            small["summary"]["harness"]["loop_stall_ms"].update(p99=1.0, max=1.0)  # the harness itself kept time
+            small["summary"]["harness"]["cpu_pressure"] = [[t, 90.0 if t % 2 == 0 else 5.0] for t in seconds] if pressure else None
+        again = reconcile(with_small(run, tmp_path / name, change))
+        return next(c for c in again["checks"] if c["name"] == "acknowledgement-latency")
+
+    busy_only = judged("busy-only", f"{second} % 2 = 0")
+    assert busy_only["valid"] is None and "waited for a CPU" in busy_only["reason"] and "quieter machine" in busy_only["reason"]
+    assert judged("always", "true")["valid"] is False  # slow in the quiet seconds too: the layer's
+    assert judged("no-psi", f"{second} % 2 = 0", pressure=False)["valid"] is False  # no way to tell: the verdict stands
 
 
 def test_a_return_lost_while_the_layer_was_not_answering_is_undecidable_not_a_fail(correct, tmp_path):

@@ -75,6 +75,7 @@ def reconcile(run: RunRecord | Path, *, sut: dict[str, Any] | None = None, wall_
         found = observed.evidence(con, {v["return_id"] for c in checks for v in c["violations"]})
         harness = conditions.with_acks(con, summary.get("harness"))
         load, silences = conditions.load(con), conditions.silences(con)
+        quiet = conditions.quiet_acks(con, harness, scenario["slas"]["ack_latency_ms_p99"])
         cells = coverage.coverage(con, summary)
     finally:
         con.close()
@@ -88,6 +89,7 @@ def reconcile(run: RunRecord | Path, *, sut: dict[str, Any] | None = None, wall_
         conditions.cut_short(checks, stopped)
     conditions.went_silent(checks, silences, (harness or {}).get("started_wall"))
     distorted = conditions.behind(checks, harness, clock, scenario["time_scale"])
+    conditions.busy(checks, quiet)
     return {
         "schema": SCHEMA,
         # Nothing failed, and something was verified: a run with no returns proves nothing.

@@ -8,13 +8,17 @@ seems, and each turns such a FAIL into UNKNOWN with the reason, never into a PAS
 - the layer **went silent** for a while and came back: deliveries the harness gave up on then
   would have been retried for days by a real sender (the retry schedule is compressed);
 - the **harness fell behind** (:mod:`simulators.selfwatch`): a timing verdict its own lateness
-  could explain.
+  could explain;
+- the **machine was busy**: acknowledgements too slow only in the seconds when tasks waited for
+  a CPU (a layer beside CPU hogs, or beside the harness on a small machine), and fast enough in
+  the others.
 
 Beside them, what the run asked of the layer (its load) and which clock timed it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import duckdb
@@ -25,6 +29,8 @@ from simulators.selfwatch import advice, distortion
 
 NEUTRAL = (*FINE, "samples", "over", "missing")
 BAD = "(" + ", ".join(f"'{kind}'" for kind in BAD_DELIVERY) + ")"
+BUSY_PERCENT = 25.0  # a wall second in which some task waited for a CPU this much of the time is busy
+QUIET_SAMPLES_MIN = 20  # answers in quiet seconds needed to judge the layer on them alone
 SILENCE_MIN_S = 2.0  # unanswered deliveries spanning less than this are a hiccup, not a silence
 
 
@@ -86,6 +92,38 @@ def behind(checks: list[dict[str, Any]], harness: dict[str, Any] | None, clock: 
                             f"harness's own lateness could add ({bound:.3g} {sla['unit']}); {advice(harness)}")
             distorted = True
     return distorted
+
+
+def quiet_acks(con: duckdb.DuckDBPyConnection, harness: dict[str, Any] | None, threshold_ms: float) -> dict[str, Any] | None:
+    """The acknowledgements answered in the run's quiet seconds (CPU pressure under
+    BUSY_PERCENT): how many, their p99, and how many seconds were busy. None without PSI."""
+    pressure = (harness or {}).get("cpu_pressure")
+    if not pressure:
+        return None
+    quiet = [int(t) for t, percent in pressure if percent < BUSY_PERCENT]
+    values = sorted(v for (v,) in con.execute(
+        "SELECT latency_ms FROM deliveries WHERE status IS NOT NULL AND latency_ms IS NOT NULL "
+        "AND list_contains(?, floor(sent_wall - ?)::INTEGER)", [quiet, harness["started_wall"]]).fetchall())
+    p99 = values[max(0, math.ceil(0.99 * len(values)) - 1)] if values else None
+    return {"samples": len(values), "p99": p99, "over": sum(v > threshold_ms for v in values),
+            "busy_seconds": len(pressure) - len(quiet), "seconds": len(pressure),
+            "peak_percent": max(percent for _, percent in pressure)}
+
+
+def busy(checks: list[dict[str, Any]], quiet: dict[str, Any] | None) -> None:
+    """Acknowledgements too slow only while the machine was busy are the machine's as much as
+    the layer's: UNKNOWN, unless the answers of the quiet seconds fail on their own."""
+    ack = next((c for c in checks if c["name"] == "acknowledgement-latency"), None)
+    if quiet is None or ack is None or ack["valid"] is not False or not quiet["busy_seconds"]:
+        return
+    busy = (f"some task on this machine waited for a CPU at least {BUSY_PERCENT:g}% of the time in {quiet['busy_seconds']} of the "
+            f"run's {quiet['seconds']} wall seconds (up to {quiet['peak_percent']:g}%)")
+    advice = "; run on a quieter machine (fewer jobs beside it) to judge acknowledgement latency"
+    if quiet["samples"] < QUIET_SAMPLES_MIN:
+        _undecidable(ack, f"{busy}, and only {quiet['samples']} answers came in quiet seconds{advice}")
+    elif quiet["p99"] <= ack["sla"]["threshold"]:
+        _undecidable(ack, f"{busy}; the {quiet['samples']} answers of the quiet seconds have a p99 of {quiet['p99']:g} ms, "
+                          f"within the limit{advice}")
 
 
 def load(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from simulators.oracle.coverage import EXPOSURE
 # kill nemesis and is run by tests/test_chaos.py.
 FAILED_BY: dict[str, tuple[str, ...]] = {
     "one-rma-per-approved-return": ("no-dedupe",),
-    "one-credit-memo-per-refund": ("wrong-refund-amount", "ack-before-store"),
+    "one-credit-memo-per-refund": ("wrong-refund-amount",),
     "no-refund-before-inspection": ("refund-before-inspection",),
     "stock-matches-dispositions": ("double-restock", "stock-at-rma-site"),
     "supplier-claims-match": ("skips-supplier-claim",),
