@@ -246,6 +246,9 @@ def run(
                                                       "layer.pid)): the kill nemesis, and the end of a run that started it")] = None,
     random_secrets: Annotated[bool, typer.Option("--random-secrets", help="Random credentials and webhook secret instead of ones fixed "
                                                                          "by the seed (for shared hosts; read them from .env.fakes)")] = False,
+    run_id: Annotated[str | None, typer.Option(help="Put this label (1-8 lowercase letters or digits) in every id the run sends, "
+                                                    "RET-LABEL-000001, so a layer that keeps its state between runs need not be "
+                                                    "cleared; default: a fresh one each run; 'fixed': none, the same ids every run")] = None,
     output: Annotated[Output, typer.Option("--format", help=FORMAT_HELP)] = Output.table,
 ) -> None:
     """Verify an integration layer: run a scenario live against it, settle, reconcile, report.
@@ -276,6 +279,10 @@ def run(
         raise _fail(f"--sut-clock: expected wall or business, got {sut_clock!r}")
     if sut_clock != "wall" and not sut_url:
         raise _fail("--sut-clock is for a --sut-url layer; the embedded reference says which clock it schedules by")
+    from simulators.runner import RUN_ID
+
+    if run_id is not None and run_id != "fixed" and not RUN_ID.match(run_id):
+        raise _fail(f"--run-id: expected 1 to 8 lowercase letters or digits, or 'fixed', got {run_id!r}")
     known = known_defects()
     unknown = [d for d in defect if d not in known]
     if unknown:
@@ -317,6 +324,7 @@ def run(
         try:
             verdict = run_scenario(RunOptions(scenario=spec, report_dir=report_dir, sut_url=sut_url, defects=tuple(defect),
                                               sut_clock=sut_clock, react_delay_s=react_delay, sut_start=sut_start, sut_stop=sut_stop,
+                                              run_id="" if run_id == "fixed" else run_id,
                                               base_port=base_port, progress=show, log=out.print))
         except Unreachable as exc:
             errors.print(f"[bold red]unreachable:[/] {exc}")
@@ -386,7 +394,8 @@ def _print_verdict(verdict: dict, out: Console = console) -> None:
     sut = verdict["sut"]
     who = f"reference{' with ' + ', '.join(sut['defects']) if sut.get('defects') else ''}" if sut["kind"] == "reference" else sut["url"]
     scenario = verdict["scenario"]
-    table = Table(title=f"{scenario['name']} (seed {scenario['seed']}) against {who}")
+    run_id = verdict["summary"].get("run_id")
+    table = Table(title=f"{scenario['name']} (seed {scenario['seed']}{', run ' + run_id if run_id else ''}) against {who}")
     table.add_column("check", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     table.add_column("details")

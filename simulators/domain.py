@@ -127,12 +127,19 @@ class TrackingStatus(StrEnum):
 
 
 class IdSequence:
-    """Readable, typed ids: ``IdSequence("RMA")`` yields RMA-000001, RMA-000002, ..."""
+    """Readable, typed ids: ``IdSequence("RMA")`` yields RMA-000001, RMA-000002, ...; with a run
+    id, ``IdSequence("RMA", "3f9a1c")`` yields RMA-3f9a1c-000001 (see :func:`plain_id`)."""
 
-    def __init__(self, prefix: str, width: int = 6) -> None:
-        self.prefix = prefix
+    def __init__(self, prefix: str, run_id: str = "", width: int = 6) -> None:
+        self.prefix = f"{prefix}-{run_id}" if run_id else prefix
         self.width = width
         self._counter = itertools.count(1)
 
     def next(self) -> str:
         return f"{self.prefix}-{next(self._counter):0{self.width}d}"
+
+
+def plain_id(value: str, run_id: str) -> str:
+    """An id without its run id (RET-3f9a1c-000001 -> RET-000001): what seeds a return's draws,
+    so a run's world is the same whatever its run id."""
+    return value.replace(f"-{run_id}-", "-", 1) if run_id else value

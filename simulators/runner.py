@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
+import secrets
 import signal
 import time
 from collections.abc import Callable
@@ -60,6 +62,17 @@ class RunOptions:
     progress: Callable[[World], None] | None = None
     log: Callable[[str], None] = print
     secret: str = field(default="")
+    # Namespaces every id the run sends (RET-3f9a1c-000001), so a layer that keeps its state
+    # between runs need not be cleared; None: a fresh one; "": none (the ids of every run alike).
+    run_id: str | None = None
+
+
+RUN_ID = re.compile(r"^[0-9a-z]{1,8}$")
+
+
+def fresh_run_id() -> str:
+    """A label, not a draw of the world's: the world is the same whatever it is."""
+    return secrets.token_hex(3)
 
 
 def run(options: RunOptions) -> dict[str, Any]:
@@ -79,7 +92,10 @@ def run(options: RunOptions) -> dict[str, Any]:
         sut = {"kind": "reference", "url": reference.url + "/webhooks", "defects": list(options.defects), "clock": "wall",
                **({"react_delay_s": options.react_delay_s} if options.react_delay_s else {})}
     base_port = options.base_port if options.base_port is not None else (0 if reference else 8100)
-    world = World(scenario, live=True)
+    run_id = fresh_run_id() if options.run_id is None else options.run_id
+    if run_id and not RUN_ID.match(run_id):
+        raise ValueError(f"--run-id: expected 1 to 8 lowercase letters or digits (or 'fixed'), got {run_id!r}")
+    world = World(scenario, live=True, run_id=run_id)
     started = time.monotonic()
     hooks = _Hooks(options)
     nemesis = _nemesis(options, reference, world, hooks)
@@ -135,6 +151,7 @@ def run(options: RunOptions) -> dict[str, Any]:
         world.stopped["signal"] = interrupted[0]
     record = RunRecord.from_world(world)
     record.summary["sut"] = sut
+    record.summary["run_id"] = run_id
     if scenario.faults.kills is not None:
         record.summary["kills"] = nemesis.kills if nemesis else []
         record.summary["kill_aim"] = scenario.faults.kills.aim

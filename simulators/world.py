@@ -21,6 +21,7 @@ from typing import IO
 
 import simpy
 
+from simulators.domain import plain_id
 from simulators.delivery import Deliverer, Event, HttpTransport
 from simulators.faults import FaultPlan, heal_api_faults, install_api_faults
 from simulators.model.demand import DAY
@@ -56,12 +57,13 @@ def _fewer_collections():
 class World:
     def __init__(self, scenario: Scenario, *, live: bool = False, trace_sink: IO[bytes] | None = None,
                  lean: bool | None = None, keep_expectations: bool | None = None,
-                 stall_after_wall_s: float = STALL_AFTER_WALL_S) -> None:
+                 stall_after_wall_s: float = STALL_AFTER_WALL_S, run_id: str = "") -> None:
         """``lean`` (default: in virtual mode) has the fakes forget an ended return's documents
         and keeps no fault log; ``keep_expectations`` (default: in live mode, for the oracle)
         keeps every expectation in :attr:`expectations` besides tracing it. A live return waits on
         the layer ``stall_after_wall_s`` at least before it is stalled (a test double that
-        answers at once can say 0)."""
+        answers at once can say 0). ``run_id`` namespaces every id the run makes (returns,
+        documents, events) and nothing else: the world is the same whatever it is."""
         self.scenario = scenario
         self.lean = not live if lean is None else lean
         self.keep_expectations = live if keep_expectations is None else keep_expectations
@@ -71,6 +73,10 @@ class World:
         self.master: MasterData = generate(SeedConfig(seed=scenario.seed, epoch=scenario.epoch, **scenario.seed_data.model_dump()))
         self.apps = create_apps(self.master, self.clock)
         self.stores = {name: app.state.system.store for name, app in self.apps.items()}
+        self.run_id = run_id
+        if run_id:
+            for store in self.stores.values():
+                store.use_run_id(run_id)
         self.trace = Trace(scenario.epoch, trace_sink)
         self.expectations: dict[str, Expectation] = {}
         self.model = ReturnsModel(self.env, scenario, self.stores, self.trace, self._expect, self._finished, lean=self.lean,
@@ -135,7 +141,7 @@ class World:
         """A fact for the integration layer: traced, and in live mode delivered as a webhook."""
         self.events[event_type] += 1
         correlation_id = self._correlation(event_type, data)
-        event_id = f"evt_{next(self._event_ids):06d}"
+        event_id = self._event_id()
         self.trace.emit(self.env.now, "event", type=event_type, id=event_id, correlation_id=correlation_id)
         fact = None if self.fault_plan.idle else self._fact_name(event_type, data, correlation_id)
         deliveries = self.fault_plan.deliveries(event_id, event_type, correlation_id, fact)
@@ -144,9 +150,12 @@ class World:
         if self.deliverer is None:
             return
         for label, options in deliveries:
-            delivered_id = f"evt_{next(self._event_ids):06d}" if label == "semantic" else event_id
+            delivered_id = self._event_id() if label == "semantic" else event_id
             self.deliverer.submit(Event(id=delivered_id, type=event_type, occurred_at=self.clock.now(),
                                         correlation_id=correlation_id, data=data), options)
+
+    def _event_id(self) -> str:
+        return f"evt_{self.run_id + '_' if self.run_id else ''}{next(self._event_ids):06d}"
 
     def _fact_name(self, event_type: str, data: dict, correlation_id: str) -> str:
         """The fact's name for the fault plan: its return, type and place among that return's facts
@@ -154,7 +163,7 @@ class World:
         kind = f"{event_type}|{data.get('status', '')}"
         seen = self._facts_seen.setdefault(correlation_id, Counter())
         seen[kind] += 1
-        return f"{correlation_id}|{kind}|{seen[kind]}"
+        return f"{plain_id(correlation_id, self.run_id)}|{kind}|{seen[kind]}"
 
     def _correlation(self, event_type: str, data: dict) -> str:
         """The portal return a fact belongs to, found through its RMA (or its parcel's)."""

@@ -15,6 +15,7 @@ import httpx
 import orjson
 import yaml
 
+from simulators.oracle import query
 from simulators.runner import RunOptions, run
 from simulators.scenario import Scenario
 from simulators.sut import wait_until
@@ -148,7 +149,8 @@ def test_an_external_layer_that_stops_answering_is_reported_with_when(tmp_path):
 def test_a_layer_at_a_url_is_started_killed_and_restarted_through_its_own_commands(tmp_path):
     """--sut-start runs once the fakes are up (the layer reads .env.fakes as it starts), the kill
     nemesis uses --sut-stop and --sut-start, and the harness stops at the end what it started.
-    The layer here is the reference, started as a user would start theirs."""
+    The layer here is the reference, started as a user would start theirs. A second run against
+    the same database passes too: each run's ids carry its own run id, so nothing is cleared."""
     from simulators.sut import free_port
 
     port, base = free_port(), free_port()
@@ -157,12 +159,17 @@ def test_a_layer_at_a_url_is_started_killed_and_restarted_through_its_own_comman
     pid = tmp_path / "layer.pid"
     start = (f"{sys.executable} -m reference_middleware --port {port} --fakes-env out/.env.fakes "
              f"--database sqlite:///{tmp_path / 'layer.sqlite3'} 2>>layer.log & echo $! > {pid}")
-    done = subprocess.run([sys.executable, "-m", "simulators.cli", "run", "killed.yaml", "--report-dir", "out",
-                           "--sut-url", f"http://127.0.0.1:{port}/webhooks", "--base-port", str(base - 1 if base > 1 else base),
-                           "--sut-start", start, "--sut-stop", f"kill -KILL $(cat {pid})"],
-                          capture_output=True, text=True, timeout=180, cwd=tmp_path, check=False)
+    command = [sys.executable, "-m", "simulators.cli", "run", "killed.yaml", "--report-dir", "out",
+               "--sut-url", f"http://127.0.0.1:{port}/webhooks", "--base-port", str(base - 1 if base > 1 else base),
+               "--sut-start", start, "--sut-stop", f"kill -KILL $(cat {pid})"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     verdict = orjson.loads((tmp_path / "out" / "verdict.json").read_bytes())
+    first = verdict["summary"]["run_id"]
+    again = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path, check=False)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    second = orjson.loads((tmp_path / "out" / "verdict.json").read_bytes())["summary"]["run_id"]
+    assert first != second and query(tmp_path / "out" / "run", "SELECT DISTINCT return_id FROM expected")[0][0].startswith(f"RET-{second}-")
     assert len(verdict["summary"]["kills"]) == 2 and verdict["coverage"]["nemesis"]["kills"] == 2
     assert "starting the layer with --sut-start" in done.stdout
     # What the harness started, it stopped: the last instance is gone.

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt
 
-from simulators.domain import IdSequence, TrackingStatus
+from simulators.domain import TrackingStatus
 from simulators.fakekit.announcer import FakeStore
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.problems import invalid, not_found
@@ -20,7 +20,7 @@ class Parcel(BaseModel):
 
 
 class LabelRequest(BaseModel):
-    rma_id: str = Field(pattern=r"^RMA-\d+$", description="The ERP return authorization the parcel belongs to")
+    rma_id: str = Field(pattern=r"^RMA-([0-9a-z]{1,8}-)?\d+$", description="The ERP return authorization the parcel belongs to")
     from_address: Address = Field(description="The customer's address: where the parcel is picked up")
     to_site_id: str = Field(description="Warehouse the parcel goes back to, e.g. WH-EAST")
     parcel: Parcel
@@ -63,8 +63,8 @@ class Tracker(BaseModel):
 class CarrierStore(FakeStore):
 
     def reset(self) -> None:
-        self._rng = random.Random(f"carrier:{self.master.config.seed}")
-        self._ids = IdSequence("LBL")
+        self._rng = random.Random(f"carrier:{self.master.config.seed}" + (f":{self.run_id}" if self.run_id else ""))
+        self._ids = self.ids("LBL")
         self.labels: dict[str, Label] = {}
         self.trackers: dict[str, Tracker] = {}
 

@@ -47,7 +47,7 @@ class ReplacementLine(_Request):
 class ReplacementOrderRequest(_Request):
     customer_id: Ref
     site_id: Ref = Field(description="Warehouse that ships the replacement")
-    replacement_for: str = Field(pattern=r"^RMA-\d+$", max_length=20, description="The RMA the exchange belongs to")
+    replacement_for: str = Field(pattern=r"^RMA-([0-9a-z]{1,8}-)?\d+$", max_length=20, description="The RMA the exchange belongs to")
     lines: list[ReplacementLine] = Field(min_length=1, max_length=100)
 
 

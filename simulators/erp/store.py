@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from itertools import islice
 from typing import Any, TypeVar
 
-from simulators.domain import IdSequence, Money, StockStatus
+from simulators.domain import Money, StockStatus
 from simulators.erp.models import (
     AdjustmentRequest,
     CreditLine,
@@ -67,10 +67,10 @@ class ErpStore(FakeStore):
         # Orders made through the API (replacements) have a number range of their own, as ERPs give
         # each order type: the model adds new sales to the master data's range during a season.
         self._next_order = 1
-        self._rma_ids = IdSequence("RMA")
-        self._cm_ids = IdSequence("CM")
-        self._adj_ids = IdSequence("ADJ")
-        self._sc_ids = IdSequence("SC")
+        self._rma_ids = self.ids("RMA")
+        self._cm_ids = self.ids("CM")
+        self._adj_ids = self.ids("ADJ")
+        self._sc_ids = self.ids("SC")
         self.orders: dict[str, ErpSalesOrder] = {}  # created through the API; seeded ones stay in master
         self.rmas: dict[str, ReturnAuthorization] = {}
         self.credit_memos: dict[str, CreditMemo] = {}
@@ -138,7 +138,7 @@ class ErpStore(FakeStore):
         for i, line in enumerate(req.lines):
             if line.item_id not in self.master.items:
                 raise invalid(f"lines[{i}].item_id", f"unknown item {line.item_id!r}")
-        order_id = f"SO-R{self._next_order:06d}"
+        order_id = f"SO-R{self.run_id + '-' if self.run_id else ''}{self._next_order:06d}"
         self._next_order += 1
         now = self.clock.now()
         order = ErpSalesOrder(

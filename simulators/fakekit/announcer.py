@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from simulators.clock import Clock
+from simulators.domain import IdSequence
 from simulators.seed import MasterData
 
 Listener = Callable[[str, dict[str, Any]], None]
@@ -28,12 +29,24 @@ class Announcer:
 
 
 class FakeStore(Announcer):
-    """What every fake's store starts from: the shared master data, the clock, and the seeded state."""
+    """What every fake's store starts from: the shared master data, the clock, and the seeded state.
 
-    def __init__(self, master: MasterData, clock: Clock) -> None:
+    ``run_id`` namespaces the ids the store makes (RET-3f9a1c-000001), so that a layer which keeps
+    its state between runs never meets the same id twice."""
+
+    def __init__(self, master: MasterData, clock: Clock, run_id: str = "") -> None:
         super().__init__()
         self.master = master
         self.clock = clock
+        self.run_id = run_id
+        self.reset()
+
+    def ids(self, prefix: str) -> IdSequence:
+        return IdSequence(prefix, self.run_id)
+
+    def use_run_id(self, run_id: str) -> None:
+        """Namespace ids from now on: the store starts again (call it before anything happened)."""
+        self.run_id = run_id
         self.reset()
 
     def reset(self) -> None:

@@ -22,6 +22,7 @@ from simulators.domain import (
     ReturnReason,
     ReturnStatus,
     TrackingStatus,
+    plain_id,
 )
 from simulators.fakekit.pipeline import CallContext
 from simulators.model.demand import DAY, arrival_times
@@ -148,7 +149,7 @@ class ReturnsModel:
             self.on_finished(exp, self._receipt_of.pop(exp.return_id, None))
 
     def _own_rng(self, part: str, exp: Expectation) -> random.Random:
-        return random.Random(f"{self.seed}:{part}:{exp.return_id}")
+        return random.Random(f"{self.seed}:{part}:{plain_id(exp.return_id, self.portal.run_id)}")
 
     def _lognormal_s(self, rng: random.Random, median_days: float, sigma: float) -> float:
         return rng.lognormvariate(math.log(median_days * DAY), sigma)

@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from simulators.domain import (
     STATUS_RANK,
-    IdSequence,
     Money,
     Resolution,
     ReturnReason,
@@ -131,7 +130,7 @@ _CUSTOMER = CallContext(principal="customer", correlation_id=None, idempotency_k
 class ReturnsPortalStore(FakeStore):
 
     def reset(self) -> None:
-        self._ids = IdSequence("RET")
+        self._ids = self.ids("RET")
         self.returns: dict[str, PortalReturn] = {}
         self._by_order: dict[str, list[str]] = {}  # order id -> its return ids, oldest first
         self.history: dict[str, list[StatusChange]] = {}

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from simulators.domain import Condition, Disposition, IdSequence
+from simulators.domain import Condition, Disposition
 from simulators.fakekit.announcer import FakeStore
 from simulators.fakekit.pipeline import CallContext
 from simulators.fakekit.problems import invalid, not_found
@@ -49,7 +49,7 @@ class ItemQuantity(_Request):
 
 
 class ExpectedReceiptRequest(_Request):
-    rma_id: str = Field(pattern=r"^RMA-\d+$", max_length=20, description="The ERP return authorization the parcel belongs to")
+    rma_id: str = Field(pattern=r"^RMA-([0-9a-z]{1,8}-)?\d+$", max_length=20, description="The ERP return authorization the parcel belongs to")
     site_id: Ref = Field(description="Warehouse expecting the parcel, e.g. WH-EAST")
     tracking_code: Ref | None = Field(None, description="Carrier tracking code of the return parcel, when known")
     lines: list[ItemQuantity] = Field(min_length=1, max_length=100)
@@ -140,9 +140,9 @@ _FLOOR = CallContext(principal="warehouse", correlation_id=None, idempotency_key
 class WmsStore(FakeStore):
 
     def reset(self) -> None:
-        self._asn_ids = IdSequence("ASN")
-        self._receipt_ids = IdSequence("RCV")
-        self._inspection_ids = IdSequence("INS")
+        self._asn_ids = self.ids("ASN")
+        self._receipt_ids = self.ids("RCV")
+        self._inspection_ids = self.ids("INS")
         self.expected_receipts: dict[str, ExpectedReceipt] = {}
         self.receipts: dict[str, Receipt] = {}
         self.inspections: dict[str, Inspection] = {}
