@@ -288,11 +288,13 @@ def _summary(samples: list[float]) -> dict[str, Any]:
 def _print(report: dict[str, Any], results: list[dict[str, Any]], directory: Path) -> None:
     out = sys.stderr
     ack = report["ack_latency_ms"]
-    out.write(f"\nreturns-harness load: {report['returns']} returns {report['stages']}\n")
-    out.write("ack latency ms     " + "  ".join(f"{k}" for k in ("count", "p50", "p90", "p99", "max")) + "\n")
+    stages = " · ".join(f"{stage} {n}" for stage, n in sorted(report["stages"].items(), key=lambda s: -s[1])) or "none"
+    out.write(f"\nreturns-harness load: {report['returns']} returns ({stages})\n")
+    columns = ("count", "p50", "p90", "p99", "max")
+    out.write(f"  {'ack latency ms':<16}" + "".join(f"{k:>10}" for k in columns) + "\n")
     for kind in ("corrected", "uncorrected"):
         row = ack[kind]
-        out.write(f"  {kind:<16} " + "  ".join(str(row.get(k)) for k in ("count", "p50", "p90", "p99", "max")) + "\n")
+        out.write(f"  {kind:<16}" + "".join(f"{str(row.get(k)):>10}" for k in columns) + "\n")
     for r in results:
         mark = "PASS" if r["passed"] else "FAIL"
         out.write(f"  gate {mark}  {gate_rules.describe(r)}\n")

@@ -29,6 +29,7 @@ from load.shapes import ReturnsShape  # noqa: E402,F401  (Locust finds the shape
 from load.users import Carrier, Customer, Warehouse  # noqa: E402,F401
 
 log = logging.getLogger("returns-harness.load")
+logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per admin call while settling
 
 
 @events.init_command_line_parser.add_listener

@@ -335,6 +335,27 @@ def run(
 
 
 @app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to write the starter files (made if need be)")] = Path("."),
+) -> None:
+    """Write a starter folder for a team: a scenario to edit, a feature file and its pytest binding."""
+    from importlib.resources import files
+
+    starter = files("simulators") / "starter"
+    # Source in the package -> file written; the binding is stored as text so it is data, not a module.
+    wanted = {"README.md": "README.md", "my-season.yaml": "my-season.yaml", "features/our_returns.feature": "features/our_returns.feature",
+              "features/test_our_returns.py.txt": "features/test_our_returns.py"}
+    taken = [name for name in wanted.values() if (directory / name).exists()]
+    if taken:
+        raise _fail(f"{directory}: {', '.join(taken)} already exist; nothing was written (choose another directory)")
+    _writable_dir(directory / "features", "DIRECTORY")
+    for source, target in wanted.items():
+        (directory / target).write_bytes(starter.joinpath(source).read_bytes())
+    console.print(f"Wrote {', '.join(str(directory / t) for t in wanted.values())}")
+    console.print(f"Next: cd {directory} && returns-harness run my-season.yaml && pytest features/")
+
+
+@app.command()
 def reconcile(
     run_dir: Annotated[Path, typer.Argument(help="A report directory written by `returns-harness run` (or its run/ folder)")],
     report_dir: Annotated[Path | None, typer.Option(help="Write the reports here (default: RUN_DIR)")] = None,

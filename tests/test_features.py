@@ -7,7 +7,8 @@ together by one module fixture."""
 
 from __future__ import annotations
 
-import textwrap
+import subprocess
+import sys
 
 import pytest
 
@@ -89,23 +90,18 @@ def test_a_feature_fails_exactly_its_scenarios_with_the_defect_it_targets(outcom
         assert "AssertionError" not in message, message
 
 
-def test_a_team_reuses_the_steps_from_its_own_repository(tmp_path):
-    """Only the installed plugin: a feature and a one-line binding, outside this repository."""
-    (tmp_path / "my_returns.feature").write_text(textwrap.dedent("""\
-        Feature: Our layer under a flaky WMS
-          Scenario: Inspections delivered twice move stock once
-            Given the seed 4
-            And the WMS delivers every inspection event twice
-            When 5 returns are requested
-            And the world settles
-            Then stock moves match the inspected dispositions
-            And every refunded return has exactly one credit memo with the policy's amount
-            And no return is left stalled
-        """))
-    (tmp_path / "test_my_returns.py").write_text('from pytest_bdd import scenarios\n\nscenarios("my_returns.feature")\n')
+def test_a_team_starts_from_returns_harness_init_in_its_own_repository(tmp_path):
+    """Only the installed plugin: `returns-harness init` writes a feature and its one-line
+    binding outside this repository, and pytest runs it against the embedded reference."""
     assert not tmp_path.is_relative_to(REPO)
-    outcome = run_pytest([], tmp_path, tmp_path / "junit.xml")
+    init = subprocess.run([sys.executable, "-m", "simulators.cli", "init", "."], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                          check=False)
+    assert init.returncode == 0 and "pytest features/" in init.stdout, init.stdout + init.stderr
+    outcome = run_pytest(["features"], tmp_path, tmp_path / "junit.xml")
     assert outcome.returncode == 0 and outcome.passed == ["test_inspections_delivered_twice_move_stock_once"], str(outcome)
+    again = subprocess.run([sys.executable, "-m", "simulators.cli", "init", "."], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                           check=False)
+    assert again.returncode == 2 and "already exist; nothing was written" in again.stderr
 
 
 BAD_STEPS = {

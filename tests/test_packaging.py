@@ -37,3 +37,12 @@ def test_a_wheel_carries_the_scenarios_and_runs_them_away_from_the_checkout(tmp_
     done = subprocess.run([sys.executable, "-m", "simulators.cli", "simulate", "baseline", "--returns", "5"], capture_output=True,
                           text=True, cwd=away, env=env, timeout=120, check=False)
     assert done.returncode == 0 and "baseline (seed 1)" in done.stdout, done.stdout + done.stderr
+    # `init` writes the starter folder from the wheel's own copy; its scenario loads.
+    init = subprocess.run([sys.executable, "-m", "simulators.cli", "init", "starter"], capture_output=True, text=True, cwd=away, env=env,
+                          timeout=60, check=False)
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert {p.relative_to(away / "starter").as_posix() for p in (away / "starter").rglob("*") if p.is_file()} == {
+        "README.md", "my-season.yaml", "features/our_returns.feature", "features/test_our_returns.py"}
+    mine = subprocess.run([sys.executable, "-m", "simulators.cli", "simulate", "starter/my-season.yaml", "--returns", "5"],
+                          capture_output=True, text=True, cwd=away, env=env, timeout=120, check=False)
+    assert mine.returncode == 0 and "my-season (seed 1)" in mine.stdout, mine.stdout + mine.stderr

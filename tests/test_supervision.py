@@ -33,14 +33,17 @@ def _reference_of(pid: int) -> tuple[int, int] | None:
 
 
 def _has_events(pid: int) -> bool:
-    """The reference has heard of the tenth return: the season is under way."""
+    """The reference has stored ten return requests (its metrics say): the season is under way."""
     found = _reference_of(pid)
     if found is None:
         return False
     try:
-        return httpx.get(f"http://127.0.0.1:{found[1]}/returns/RET-000010", timeout=1).status_code == 200
+        metrics = httpx.get(f"http://127.0.0.1:{found[1]}/metrics", timeout=1).text
     except httpx.HTTPError:
         return False
+    stored = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+              if line.startswith('reference_deliveries_total{') and 'type="return.created"' in line]
+    return sum(stored) >= 10
 
 
 def no_lost(verdict: dict) -> bool:
