@@ -21,7 +21,7 @@ app = typer.Typer(
     name="returns-harness",
     help="Test harness for the integration layer between an ERP, a WMS, parcel carriers and a returns portal.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion and --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
 # In a pipe or a CI log there is no terminal width to fit: 80 columns would cut check names,

@@ -146,9 +146,11 @@ def test_fakes_command_serves_writes_env_and_stops_cleanly_on_ctrl_c(tmp_path: P
     assert f"http://127.0.0.1:{base + 3}" in out
 
 
-def test_the_command_says_its_version():
+def test_the_command_says_its_version_and_completes_in_the_shell():
     done = subprocess.run(_cli("--version"), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("returns-harness ")
+    script = subprocess.run(_cli("--show-completion", "bash"), capture_output=True, text=True, timeout=60)
+    assert script.returncode == 0 and "complete " in script.stdout and "COMPREPLY" in script.stdout
 
 
 def test_fakes_command_says_which_port_is_taken(tmp_path: Path):
