@@ -246,8 +246,12 @@ def test_the_admin_api_on_loopback_answers_loopback_clients_only(fleet):
     app = fleet.apps["wms"]
     assert fleet.admin_token is None
     assert httpx.get(f"{fleet.fakes['wms'].url}/__admin/faults").status_code == 200
+    # The admin URL itself (what `fakes` prints) lists what it offers.
+    offered = {(e["method"], e["path"]) for e in httpx.get(f"{fleet.fakes['wms'].url}/__admin").json()["endpoints"]}
+    assert {("GET", "/__admin/journal"), ("POST", "/__admin/faults"), ("POST", "/__admin/reset")} <= offered
     remote = TestClient(app, client=("192.0.2.7", 40000))  # a documentation address: nothing is sent anywhere
     assert remote.get("/__admin/faults").status_code == 403 and remote.post("/__admin/reset").status_code == 403
+    assert remote.get("/__admin").status_code == 403
 
 
 def test_random_secrets_make_every_credential_unguessable(monkeypatch):

@@ -101,4 +101,9 @@ def admin_router() -> APIRouter:
         request.app.state.system.hooks.clear()
         return Response(status_code=204)
 
+    @router.get("", summary="What the admin API offers (the URL `returns-harness fakes` prints)")
+    async def index() -> dict[str, list[dict[str, str]]]:
+        return {"endpoints": [{"method": method, "path": route.path, "summary": route.summary or ""}
+                              for route in router.routes if route.path != "/__admin" for method in sorted(route.methods)]}
+
     return router
