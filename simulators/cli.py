@@ -242,6 +242,9 @@ def run(
                                                        ".env.fakes is written (so the layer can read it as it starts), and after "
                                                        "each kill of the nemesis; then the harness waits until --sut-url accepts "
                                                        "connections")] = None,
+    sut_wait: Annotated[float, typer.Option(help="Seconds to wait for a --sut-url layer you start yourself: the fakes start, "
+                                                 ".env.fakes is written and printed, then the run waits (saying how long is left) "
+                                                 "until the layer accepts connections; 0: it must be up already", min=0, max=3600)] = 0.0,
     sut_stop: Annotated[str | None, typer.Option(help="A shell command that kills your layer at once (e.g. kill -KILL $(cat "
                                                       "layer.pid)): the kill nemesis, and the end of a run that started it")] = None,
     random_secrets: Annotated[bool, typer.Option("--random-secrets", help="Random credentials and webhook secret instead of ones fixed "
@@ -273,6 +276,8 @@ def run(
         raise _fail("--react-delay slows the embedded reference; it cannot be combined with --sut-url")
     if (sut_start or sut_stop) and not sut_url:
         raise _fail("--sut-start and --sut-stop are for a --sut-url layer (the harness starts, kills and restarts the embedded reference itself)")
+    if sut_wait and not sut_url:
+        raise _fail("--sut-wait is for a --sut-url layer you start yourself (the harness starts the embedded reference)")
     if sut_stop and not sut_start:
         raise _fail("--sut-stop needs --sut-start: a layer the harness kills must be started again")
     if sut_clock not in ("wall", "business"):
@@ -324,7 +329,7 @@ def run(
         try:
             verdict = run_scenario(RunOptions(scenario=spec, report_dir=report_dir, sut_url=sut_url, defects=tuple(defect),
                                               sut_clock=sut_clock, react_delay_s=react_delay, sut_start=sut_start, sut_stop=sut_stop,
-                                              run_id="" if run_id == "fixed" else run_id,
+                                              run_id="" if run_id == "fixed" else run_id, sut_wait_s=sut_wait,
                                               base_port=base_port, progress=show, log=out.print))
         except Unreachable as exc:
             errors.print(f"[bold red]unreachable:[/] {exc}")

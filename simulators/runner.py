@@ -59,6 +59,7 @@ class RunOptions:
     silence_s: float = SILENCE_S  # no delivery answered for this long (wall): the layer stopped answering
     sut_start: str | None = None  # shell commands that start and kill a --sut-url layer, for the kill nemesis
     sut_stop: str | None = None
+    sut_wait_s: float = 0.0  # a --sut-url layer you start yourself: wait this long for it once the fakes are up
     progress: Callable[[World], None] | None = None
     log: Callable[[str], None] = print
     secret: str = field(default="")
@@ -81,7 +82,7 @@ def run(options: RunOptions) -> dict[str, Any]:
     report_dir.mkdir(parents=True, exist_ok=True)
     secret = options.secret or webhook_secret(scenario.seed)
     if options.sut_url:
-        if not options.sut_start:  # with --sut-start the harness starts the layer once the fakes are up
+        if not (options.sut_start or options.sut_wait_s):  # else the layer may start once the fakes are up
             check_reachable(options.sut_url)
         sut = {"kind": "external", "url": options.sut_url, "defects": [], "clock": options.sut_clock}
         reference = None
@@ -111,6 +112,8 @@ def run(options: RunOptions) -> dict[str, Any]:
             if options.sut_start and not _reachable(options.sut_url):
                 options.log("starting the layer with --sut-start")
                 await asyncio.to_thread(hooks.start)
+            elif options.sut_wait_s and not _reachable(options.sut_url):
+                await asyncio.to_thread(_wait_for_layer, options, report_dir / ".env.fakes")
         if nemesis is not None:
             world.deliverer.on_acknowledged.append(nemesis.acknowledged)
             nemesis.schedule(world.driver.call_at, kill_times(scenario), aim=scenario.faults.kills.aim)
@@ -199,6 +202,28 @@ def _nemesis(options: RunOptions, reference: ReferenceProcess | None, world: Wor
         options.log("the scenario kills the layer, but without --sut-start and --sut-stop the harness cannot: no kills this run")
         return None
     return Nemesis(kill=hooks.kill, start=hooks.start, down_s=kills.down_s, up_s=kills.up_s, now=now)
+
+
+WAIT_REPORT_EVERY_S = 5.0
+
+
+def _wait_for_layer(options: RunOptions, env_file: Path) -> None:
+    """--sut-wait: the fakes are up and their settings written; wait, saying how long is left,
+    until the layer accepts connections (Unreachable when the time is up)."""
+    options.log(f"waiting up to {options.sut_wait_s:g} s for your layer at {options.sut_url}: start it now, "
+                f"with the settings in {env_file}")
+    deadline = time.monotonic() + options.sut_wait_s
+    said = time.monotonic()
+    while not _reachable(options.sut_url):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Unreachable(f"the layer at {options.sut_url} did not accept connections within {options.sut_wait_s:g} s of the "
+                              f"fakes starting (--sut-wait); its settings are in {env_file}")
+        if time.monotonic() - said >= WAIT_REPORT_EVERY_S:
+            said = time.monotonic()
+            options.log(f"  still waiting for {options.sut_url}: {left:.0f} s left")
+        time.sleep(min(0.2, left))
+    options.log(f"your layer at {options.sut_url} is up")
 
 
 def _reachable(url: str) -> bool:

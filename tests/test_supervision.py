@@ -179,3 +179,33 @@ def test_a_layer_at_a_url_is_started_killed_and_restarted_through_its_own_comman
     last = int(pid.read_text())
     wait_until(lambda: not Path(f"/proc/{last}").exists() or "Z" in Path(f"/proc/{last}/stat").read_text().split()[2], 10,
                what="the layer's exit")
+
+
+def test_a_layer_started_by_hand_is_waited_for_once_the_fakes_are_up(tmp_path):
+    """--sut-wait: the fakes start and write .env.fakes, then the run waits for the layer, which a
+    person (here: this test) starts with those settings; a layer that never comes is exit 3."""
+    from simulators.sut import free_port
+
+    port, base = free_port(), free_port()
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    url = f"http://127.0.0.1:{port}/webhooks"
+    common = ["--sut-url", url, "--base-port", str(base - 1 if base > 1 else base)]
+    never = subprocess.run([sys.executable, "-m", "simulators.cli", "run", "tiny.yaml", "--report-dir", "gone", *common, "--sut-wait", "1"],
+                           capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False, env={**os.environ, "COLUMNS": "200"})
+    assert never.returncode == 3 and "did not accept connections within 1 s" in never.stderr, never.stdout + never.stderr
+    harness = subprocess.Popen([sys.executable, "-m", "simulators.cli", "run", "tiny.yaml", "--report-dir", "out", *common, "--sut-wait", "60"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"})
+    layer = None
+    try:
+        wait_until(lambda: (tmp_path / "out" / ".env.fakes").is_file(), 60, what="the fakes' settings")
+        layer = subprocess.Popen([sys.executable, "-m", "reference_middleware", "--port", str(port), "--fakes-env", "out/.env.fakes",
+                                  "--database", f"sqlite:///{tmp_path / 'layer.sqlite3'}"], cwd=tmp_path,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out, _ = harness.communicate(timeout=180)
+    finally:
+        harness.kill()
+        if layer is not None:
+            layer.kill()
+            layer.wait(timeout=10)
+    assert harness.returncode == 0, out[-3000:]
+    assert "waiting up to 60 s for your layer" in out and "is up" in out
