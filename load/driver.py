@@ -131,20 +131,25 @@ class Context:
 class MasterSide:
     """The master (or the single process): environment, merged results, settle, oracle, gates."""
 
-    def __init__(self, options, repo: Path) -> None:
-        self.options = options
-        self.scenario = _scenario(options.rh_scenario)
+    def configure(self, options) -> None:
+        """Gates, shape and pace from the options (at init, and again as each test starts: the
+        web UI may have changed them); ValueError naming the option that cannot be used."""
         try:
-            self.gates = gate_rules.Gates.from_options(
+            gates = gate_rules.Gates.from_options(
                 self.scenario, error_rate=options.sla_error_rate, ack_ms=options.sla_ack_ms, rma_lag_s=options.sla_rma_lag_s,
                 credit_lag_s=options.sla_credit_lag_s, reconcile=not options.rh_no_reconcile)
         except gate_rules.GateError as e:
             raise ValueError(str(e)) from None
-        self.profile = Profile(options.rh_shape, options.rh_rate, self.scenario.epoch, options.rh_compression,
-                               options.rh_season_days, options.rh_step_rate, options.rh_step_s)
-        self.pace_s = _positive("--rh-pace", options.rh_pace)
+        profile = Profile(options.rh_shape, options.rh_rate, self.scenario.epoch, options.rh_compression,
+                          options.rh_season_days, options.rh_step_rate, options.rh_step_s)
+        pace_s = _positive("--rh-pace", options.rh_pace)
         _share("--rh-duplicate-rate", options.rh_duplicate_rate)
         _positive("--rh-settle", options.rh_settle)
+        self.options, self.gates, self.profile, self.pace_s = options, gates, profile, pace_s
+
+    def __init__(self, options, repo: Path) -> None:
+        self.scenario = _scenario(options.rh_scenario)
+        self.configure(options)
         self.dir = Path(options.rh_dir).resolve()
         self.proc: subprocess.Popen | None = None
         self.env = self._environment(options, repo)

@@ -25,6 +25,7 @@ if str(REPO) not in sys.path:  # `locust -f load/locustfile.py` puts only load/ 
     sys.path.insert(0, str(REPO))
 
 from load.driver import Context, MasterSide  # noqa: E402
+from load.profiles import SHAPES  # noqa: E402
 from load.shapes import ReturnsShape  # noqa: E402,F401  (Locust finds the shape here)
 from load.users import Carrier, Customer, Warehouse  # noqa: E402,F401
 
@@ -35,32 +36,40 @@ logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per admin cal
 @events.init_command_line_parser.add_listener
 def _options(parser) -> None:
     g = parser.add_argument_group("returns-harness")
-    g.add_argument("--rh-env", default="", help="load-env.json of a running `python -m load.env` (default: start one)")
-    g.add_argument("--rh-dir", default="rh-load", help="where the started environment, the run record and the report go")
-    g.add_argument("--rh-sut-url", default="", help="webhook URL of your integration layer (default: the reference)")
-    g.add_argument("--rh-defects", default="", help="reference defects to switch on, comma-separated (e.g. slow,no-dedupe)")
-    g.add_argument("--rh-scenario", default="baseline", help="scenario: seed, policy, mixes and default SLAs")
-    g.add_argument("--rh-orders", type=int, default=20_000, help="seeded sales orders of a started environment")
-    g.add_argument("--rh-shape", default="steady", help="steady, post-holiday-peak, promotion-spike, recall or step")
-    g.add_argument("--rh-rate", type=float, default=60.0, help="returns/minute: the profile's base rate, or the first step")
-    g.add_argument("--rh-compression", type=float, default=4032.0, help="simulated seconds per wall second for seasonal shapes")
-    g.add_argument("--rh-season-days", type=float, default=14.0, help="days of the season a seasonal shape plays")
-    g.add_argument("--rh-step-rate", type=float, default=60.0, help="returns/minute added per step (shape step)")
-    g.add_argument("--rh-step-s", type=float, default=30.0, help="seconds per step (shape step)")
-    g.add_argument("--rh-pace", type=float, default=1.0, help="seconds between two tasks of one user (its schedule)")
-    g.add_argument("--rh-duplicate-rate", type=float, default=0.02, help="share of events delivered twice (same id)")
-    g.add_argument("--rh-ship-after", type=float, default=1.0, help="seconds from approval to the carrier's first scan")
-    g.add_argument("--rh-receive-after", type=float, default=1.0, help="seconds from the delivered scan to the receipt")
-    g.add_argument("--rh-settle", type=float, default=60.0, help="seconds to wait after the load for the layer to finish")
-    g.add_argument("--rh-no-reconcile", action="store_true", help="skip the settle phase and the oracle")
-    g.add_argument("--sla-error-rate", default="", help="failed requests, at most this share (default 0.01)")
-    g.add_argument("--sla-ack-ms", default="", help="ack latency from the intended send time, e.g. p50=100,p99=500 (default: scenario's p99)")
-    g.add_argument("--sla-rma-lag-s", default="", help="return requested -> RMA, e.g. p95=5 (default: the scenario's hours)")
-    g.add_argument("--sla-credit-lag-s", default="", help="return requested -> credit memo, e.g. p95=30 (default: none)")
+
+    def add(*flags, ui: bool = True, **kwargs) -> None:
+        # An argument group's add_argument is argparse's, not Locust's: say here what Locust's
+        # web UI looks for. What the environment is started with (at init) cannot change from
+        # the UI, so it is not offered there.
+        action = g.add_argument(*flags, **kwargs)
+        action.include_in_web_ui, action.is_secret, action.is_required, action.is_multiple = ui, False, False, False
+
+    add("--rh-env", ui=False, default="", help="load-env.json of a running `python -m load.env` (default: start one)")
+    add("--rh-dir", ui=False, default="rh-load", help="where the started environment, the run record and the report go")
+    add("--rh-sut-url", ui=False, default="", help="webhook URL of your integration layer (default: the reference)")
+    add("--rh-defects", ui=False, default="", help="reference defects to switch on, comma-separated (e.g. slow,no-dedupe)")
+    add("--rh-scenario", ui=False, default="baseline", help="scenario: seed, policy, mixes and default SLAs")
+    add("--rh-orders", ui=False, type=int, default=20_000, help="seeded sales orders of a started environment")
+    add("--rh-shape", default="steady", choices=SHAPES, help="steady, post-holiday-peak, promotion-spike, recall or step")
+    add("--rh-rate", type=float, default=60.0, help="returns/minute: the profile's base rate, or the first step")
+    add("--rh-compression", type=float, default=4032.0, help="simulated seconds per wall second for seasonal shapes")
+    add("--rh-season-days", type=float, default=14.0, help="days of the season a seasonal shape plays")
+    add("--rh-step-rate", type=float, default=60.0, help="returns/minute added per step (shape step)")
+    add("--rh-step-s", type=float, default=30.0, help="seconds per step (shape step)")
+    add("--rh-pace", type=float, default=1.0, help="seconds between two tasks of one user (its schedule)")
+    add("--rh-duplicate-rate", type=float, default=0.02, help="share of events delivered twice (same id)")
+    add("--rh-ship-after", type=float, default=1.0, help="seconds from approval to the carrier's first scan")
+    add("--rh-receive-after", type=float, default=1.0, help="seconds from the delivered scan to the receipt")
+    add("--rh-settle", type=float, default=60.0, help="seconds to wait after the load for the layer to finish")
+    add("--rh-no-reconcile", action="store_true", help="skip the settle phase and the oracle")
+    add("--sla-error-rate", default="", help="failed requests, at most this share (default 0.01)")
+    add("--sla-ack-ms", default="", help="ack latency from the intended send time, e.g. p50=100,p99=500 (default: scenario's p99)")
+    add("--sla-rma-lag-s", default="", help="return requested -> RMA, e.g. p95=5 (default: the scenario's hours)")
+    add("--sla-credit-lag-s", default="", help="return requested -> credit memo, e.g. p95=30 (default: none)")
     # Set by the master, read by the workers (Locust hands custom options to workers at spawn).
-    g.add_argument("--rh-env-json", default="", help="(internal)")
-    g.add_argument("--rh-partitions", type=int, default=1, help="(internal)")
-    g.add_argument("--rh-run", default="", help="(internal)")
+    add("--rh-env-json", ui=False, default="", help="(internal)")
+    add("--rh-partitions", ui=False, type=int, default=1, help="(internal)")
+    add("--rh-run", ui=False, default="", help="(internal)")
 
 
 def _fail(message: str) -> None:
@@ -98,14 +107,27 @@ def _test_start(environment, **_kw) -> None:
         environment.parsed_options.rh_partitions = max(1, runner.worker_count)
         environment.parsed_options.rh_run = environment.rh_master.next_run()
         environment.rh_master.workers = runner.worker_count
+        _configure(environment)
         return
     if isinstance(runner, LocalRunner):
         environment.parsed_options.rh_partitions = 1
         environment.parsed_options.rh_run = environment.rh_master.next_run()
+    if not isinstance(runner, WorkerRunner):
+        _configure(environment)
     index = runner.worker_index if isinstance(runner, WorkerRunner) else 0
     environment.rh = Context(environment.parsed_options, index)
     if isinstance(runner, LocalRunner):
         environment.rh_master.local = environment.rh
+
+
+def _configure(environment) -> None:
+    """The shape, pace and gates as this test was started with them (the web UI may have changed
+    them since init); a value that cannot be used stops the test, saying which."""
+    try:
+        environment.rh_master.configure(environment.parsed_options)
+    except ValueError as e:
+        log.error("returns-harness: %s; the test stops", e)
+        environment.runner.quit()
 
 
 def _report(environment, data: dict) -> None:

@@ -9,7 +9,10 @@ import importlib.util
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +20,21 @@ from simulators.oracle import query
 from tests.load_run import start, wait, wait_for_env
 
 # Looked up, not imported: importing Locust would patch pytest's own process with gevent.
+REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("locust") is None, reason="locust is not installed (extra 'load')")
+
+
+def test_our_options_are_offered_in_locusts_web_ui_except_those_fixed_at_start():
+    """Locust's web UI lists the custom options it can apply to the next test: the shape, rate,
+    pace and gates, the shape as a choice; not the environment, which is started once at init."""
+    shown = subprocess.run([sys.executable, "-c", "import json, load.locustfile\n"
+                            "from locust.argument_parser import ui_extra_args_dict\n"
+                            "print(json.dumps(ui_extra_args_dict([])))"], capture_output=True, text=True, timeout=60, cwd=REPO, check=False)
+    assert shown.returncode == 0, shown.stderr
+    options = json.loads(shown.stdout.splitlines()[-1])
+    assert {"rh_shape", "rh_rate", "rh_pace", "sla_ack_ms", "sla_rma_lag_s"} <= set(options)
+    assert not {"rh_env", "rh_dir", "rh_sut_url", "rh_defects", "rh_scenario", "rh_env_json", "rh_run"} & set(options)
+    assert "post-holiday-peak" in options["rh_shape"]["choices"]
 
 
 def test_distributed_load_reconciles_and_passes_its_gates(tmp_path):
