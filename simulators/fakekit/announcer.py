@@ -34,11 +34,11 @@ class FakeStore(Announcer):
     ``run_id`` namespaces the ids the store makes (RET-3f9a1c-000001), so that a layer which keeps
     its state between runs never meets the same id twice."""
 
-    def __init__(self, master: MasterData, clock: Clock, run_id: str = "") -> None:
+    def __init__(self, master: MasterData, clock: Clock) -> None:
         super().__init__()
         self.master = master
         self.clock = clock
-        self.run_id = run_id
+        self.run_id = ""
         self.reset()
 
     def ids(self, prefix: str) -> IdSequence:

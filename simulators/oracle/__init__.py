@@ -75,7 +75,7 @@ def reconcile(run: RunRecord | Path, *, sut: dict[str, Any] | None = None, wall_
         found = observed.evidence(con, {v["return_id"] for c in checks for v in c["violations"]})
         harness = conditions.with_acks(con, summary.get("harness"))
         load, silences = conditions.load(con), conditions.silences(con)
-        quiet = conditions.quiet_acks(con, harness, scenario["slas"]["ack_latency_ms_p99"])
+        quiet = conditions.quiet_acks(con, harness)
         cells = coverage.coverage(con, summary)
     finally:
         con.close()

@@ -18,12 +18,11 @@ Beside them, what the run asked of the layer (its load) and which clock timed it
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import duckdb
 
-from simulators.oracle.checks import CLOCKS, FINE
+from simulators.oracle.checks import CLOCKS, FINE, percentile
 from simulators.oracle.observed import BAD_DELIVERY
 from simulators.selfwatch import advice, distortion
 
@@ -94,18 +93,17 @@ def behind(checks: list[dict[str, Any]], harness: dict[str, Any] | None, clock: 
     return distorted
 
 
-def quiet_acks(con: duckdb.DuckDBPyConnection, harness: dict[str, Any] | None, threshold_ms: float) -> dict[str, Any] | None:
+def quiet_acks(con: duckdb.DuckDBPyConnection, harness: dict[str, Any] | None) -> dict[str, Any] | None:
     """The acknowledgements answered in the run's quiet seconds (CPU pressure under
     BUSY_PERCENT): how many, their p99, and how many seconds were busy. None without PSI."""
     pressure = (harness or {}).get("cpu_pressure")
     if not pressure:
         return None
     quiet = [int(t) for t, percent in pressure if percent < BUSY_PERCENT]
-    values = sorted(v for (v,) in con.execute(
+    values = [v for (v,) in con.execute(
         "SELECT latency_ms FROM deliveries WHERE status IS NOT NULL AND latency_ms IS NOT NULL "
-        "AND list_contains(?, floor(sent_wall - ?)::INTEGER)", [quiet, harness["started_wall"]]).fetchall())
-    p99 = values[max(0, math.ceil(0.99 * len(values)) - 1)] if values else None
-    return {"samples": len(values), "p99": p99, "over": sum(v > threshold_ms for v in values),
+        "AND list_contains(?, floor(sent_wall - ?)::INTEGER)", [quiet, harness["started_wall"]]).fetchall()]
+    return {"samples": len(values), "p99": percentile(values, 99) if values else None,
             "busy_seconds": len(pressure) - len(quiet), "seconds": len(pressure),
             "peak_percent": max(percent for _, percent in pressure)}
 
