@@ -10,12 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import select
-import shutil
-import subprocess
-import sys
-import time
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from chromium import CHROMIUM_NAMES, Chromium, find_chromium  # tests/chromium.py
 from simulators.report import (
     SCHEMA,
     read_verdict,
@@ -211,6 +206,27 @@ def test_html_stays_small_with_big_distributions_and_many_violations(verdict):
     assert "&gt;" in html and "(up to 480" in html  # the outlier is folded into an overflow bar
 
 
+def test_summary_leaves_zeros_out_and_folds_each_group_to_a_line():
+    summary = {"returns": 12, "deliveries": {"delivered": 5, "failed": 0, "by_type": {"x": {"retried": 0}}},
+               "harness": {"series": [[n, 1.0, 2.0] for n in range(40)], "loop_stall_ms": {"p99": 3.5}}}
+    html = render_html({"schema": SCHEMA, "ok": True, "checks": [], "summary": summary})
+    part = html[html.index('id="summary"'):]
+    assert "<summary><b>deliveries</b>" in part and "delivered 5" in part
+    assert "failed" not in part and "by_type" not in part and "retried" not in part  # zeros, and groups of zeros
+    assert "40 points" in part and "[0," not in part  # a series is named, not listed
+
+
+def test_a_folded_tail_is_red_only_where_it_is_over_the_threshold():
+    from simulators.report.svg import histogram
+
+    body = [float(n % 50) for n in range(1000)]
+    within = histogram(body + [900.0, 950.0], threshold=1000.0, observed=49.0, percentile=99, unit="ms")
+    assert "within the threshold: 2" in within and "over the threshold" not in within
+    both = histogram(body + [300.0, 2000.0, 3000.0], threshold=1000.0, observed=49.0, percentile=99, unit="ms")
+    assert "within the threshold: 1" in both and "over the threshold: 2" in both
+    assert within.count('class="bar late"') == 0  # nothing in the body is late either
+
+
 def test_html_points_at_a_threshold_far_above_the_data(verdict):
     sla = check(verdict, "request-to-rma")["sla"]
     sla["threshold"] = 400.0  # a hundred times the data: drawing it would squash the bars into one
@@ -245,137 +261,6 @@ def test_write_reports_refuses_another_schema(verdict, tmp_path):
 
 # --- headless Chromium -------------------------------------------------------------------------
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome", "headless_shell")
-
-
-def find_chromium() -> str | None:
-    """``$CHROMIUM`` if set, else the first Chromium or Chrome on the PATH."""
-    if os.environ.get("CHROMIUM"):
-        return shutil.which(os.environ["CHROMIUM"])
-    return next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
-
-
-class Chromium:
-    """Headless Chromium driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``:
-    it reads NUL-terminated JSON commands on fd 3 and writes answers and events on fd 4)."""
-
-    def __init__(self, binary: str, profile: Path, timeout: float = 30.0) -> None:
-        self.timeout = timeout
-        self.events: list[dict] = []
-        self._next_id = 0
-        self._buffer = b""
-        commands_r, self._commands = os.pipe()
-        self._answers, answers_w = os.pipe()
-        # Chromium wants the pipes on fds 3 and 4: a tiny Python trampoline puts them there and execs
-        # it (no preexec_fn, which is unsafe when the test process runs threads).
-        trampoline = ("import os, sys\n"
-                      "a, b = int(sys.argv[1]), int(sys.argv[2])\n"
-                      "b = os.dup(b) if b == 3 else b  # so that putting a on 3 does not close it\n"
-                      "os.dup2(a, 3); os.dup2(b, 4); os.set_inheritable(3, True); os.set_inheritable(4, True)\n"
-                      "[os.close(fd) for fd in {a, b} - {3, 4}]\n"
-                      "os.execv(sys.argv[3], sys.argv[3:])")
-        self.log = profile / "chromium.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", trampoline, str(commands_r), str(answers_w), binary,
-                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--remote-debugging-pipe",
-                 f"--user-data-dir={profile}", "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "about:blank"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(commands_r, answers_w))
-        os.close(commands_r)
-        os.close(answers_w)
-
-    def _message(self, deadline: float) -> dict:
-        while b"\0" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"Chromium did not answer in {self.timeout} s; its log:\n{self.log_tail()}")
-            if select.select([self._answers], [], [], left)[0]:
-                chunk = os.read(self._answers, 1 << 16)
-                if not chunk:
-                    raise RuntimeError(f"Chromium exited ({self.process.poll()}); its log:\n{self.log_tail()}")
-                self._buffer += chunk
-        message, _, self._buffer = self._buffer.partition(b"\0")
-        return json.loads(message)
-
-    def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
-        self._next_id += 1
-        command = {"id": self._next_id, "method": method, "params": params or {}}
-        if session:
-            command["sessionId"] = session
-        data = json.dumps(command).encode() + b"\0"
-        while data:
-            data = data[os.write(self._commands, data):]
-        deadline = time.monotonic() + self.timeout
-        while True:
-            message = self._message(deadline)
-            if message.get("id") == self._next_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message["result"]
-            self.events.append(message)
-
-    def wait_for(self, method: str, session: str) -> dict:
-        deadline = time.monotonic() + self.timeout
-        seen = 0
-        while True:
-            for event in self.events[seen:]:
-                if event.get("method") == method and event.get("sessionId") == session:
-                    return event
-            seen = len(self.events)
-            self.events.append(self._message(deadline))
-
-    def open(self, url: str) -> str:
-        """A new tab showing ``url``, loaded; returns its session."""
-        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Runtime", "Log", "Page"):
-            self.send(f"{domain}.enable", session=session)
-        self.events = [e for e in self.events if e.get("sessionId") != session]
-        navigated = self.send("Page.navigate", {"url": url}, session=session)
-        assert not navigated.get("errorText"), navigated
-        self.wait_for("Page.loadEventFired", session)
-        self.evaluate(session, "new Promise(done => requestAnimationFrame(() => setTimeout(done, 100)))")
-        return session
-
-    def evaluate(self, session: str, expression: str):
-        answer = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True},
-                           session=session)
-        if "exceptionDetails" in answer:
-            raise AssertionError(f"{expression}: {answer['exceptionDetails']}")
-        return answer["result"].get("value")
-
-    def problems(self, session: str) -> list[str]:
-        """Console errors, uncaught exceptions and browser-logged errors (failed loads, CSP) in a tab."""
-        found = []
-        for event in (e for e in self.events if e.get("sessionId") == session):
-            method, params = event.get("method"), event.get("params", {})
-            if method == "Runtime.exceptionThrown":
-                details = params["exceptionDetails"]
-                found.append(f"exception: {details.get('exception', {}).get('description') or details.get('text')}")
-            elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                found.append("console.error: " + " ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
-            elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
-                found.append(f"log: {params['entry'].get('text')} {params['entry'].get('url', '')}".strip())
-        return found
-
-    def log_tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
-
-    def close(self) -> None:
-        try:
-            self.send("Browser.close")
-        except (OSError, RuntimeError, TimeoutError):
-            pass
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        os.close(self._commands)
-        os.close(self._answers)
-
-
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory):
     binary = find_chromium()
@@ -399,12 +284,32 @@ def test_report_renders_in_chromium_without_console_errors(chromium, verdict, tm
     assert chromium.evaluate(tab, "document.querySelectorAll('svg.plot').length") == 3
     assert chromium.evaluate(tab, "document.querySelector('svg.plot').getBoundingClientRect().height") > 100
     visible = """(q => { const box = document.getElementById('q'); box.value = q; box.dispatchEvent(new Event('input'));
-        return [document.querySelectorAll('#violations > tbody > tr:not([hidden])').length,
+        return [document.querySelectorAll('#violations > tbody:not([hidden])').length,
                 document.getElementById('shown').textContent]; })"""
     assert chromium.evaluate(tab, visible + "('')") == [5, "5"]
     assert chromium.evaluate(tab, visible + "('RET-000012')") == [1, "1"]
     assert chromium.evaluate(tab, visible + "('credit-memo LATE')") == [3, "3"]
     assert chromium.evaluate(tab, visible + "('RMA-000034')") == [1, "1"]  # evidence is searched too
+    assert chromium.problems(tab) == []
+
+
+def test_report_fits_the_window_and_opens_evidence_across_it(chromium, verdict, tmp_path):
+    page = write_reports(verdict, tmp_path)["html"]
+    tab = chromium.open(page.as_uri())
+    chromium.send("Emulation.setDeviceMetricsOverride",
+                  {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=tab)
+    width = chromium.evaluate(tab, "document.documentElement.clientWidth")
+    assert chromium.evaluate(tab, "document.documentElement.scrollWidth") <= width  # nothing pushes the page sideways
+    hidden = "document.querySelector('#violations tr.evidence').hidden"
+    assert chromium.evaluate(tab, hidden) is True
+    chromium.evaluate(tab, "document.querySelector('#violations details.ev').open = true; "
+                           "new Promise(done => setTimeout(done, 50))")
+    assert chromium.evaluate(tab, hidden) is False
+    # The evidence spans the table: its last column (the idempotency key) is on screen.
+    right = chromium.evaluate(tab, "document.querySelector('#violations tr.evidence th:last-child').getBoundingClientRect().right")
+    assert 0 < right <= width
+    shot = chromium.screenshot(tab, tmp_path / "report.png")
+    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
     assert chromium.problems(tab) == []
 
 

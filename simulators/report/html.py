@@ -54,14 +54,17 @@ details summary{cursor:pointer}a.filter{cursor:pointer;color:#0969da}
 .sla{display:grid;grid-template-columns:minmax(0,1fr);gap:4px;margin-bottom:16px}
 .barcell{width:40%}.hbar{height:10px;background:#e5534b;border-radius:2px}
 input#q{width:100%;padding:8px 10px;font-size:14px;border:1px solid var(--line);border-radius:6px;margin:6px 0}
-tr[hidden]{display:none}td.id{white-space:nowrap}footer{margin-top:40px;color:var(--muted);font-size:12px}
+tr[hidden],tbody[hidden]{display:none}td.id{white-space:nowrap}footer{margin-top:40px;color:var(--muted);font-size:12px}
+.scroll{overflow-x:auto;max-width:100%}details.group{margin:4px 0}details.group>summary{padding:3px 0}
+table#violations{table-layout:fixed}table#violations td{overflow-wrap:anywhere}tr.evidence>td{background:var(--panel)}
+table#violations td td,table#violations td th{overflow-wrap:normal;font-size:12px;padding:3px 6px}
 """
 
 SCRIPT = """
 (function(){
   var q=document.getElementById('q'), shown=document.getElementById('shown');
   if(!q) return;
-  var rows=Array.prototype.slice.call(document.querySelectorAll('#violations > tbody > tr'));
+  var rows=Array.prototype.slice.call(document.querySelectorAll('#violations > tbody'));
   var texts=rows.map(function(r){return r.textContent.toLowerCase();});
   function filter(){
     var words=q.value.toLowerCase().split(/\\s+/).filter(Boolean), n=0;
@@ -72,6 +75,9 @@ SCRIPT = """
     shown.textContent=String(n);
   }
   q.addEventListener('input',filter);
+  document.querySelectorAll('#violations details.ev').forEach(function(d){
+    d.addEventListener('toggle',function(){d.closest('tbody').querySelector('tr.evidence').hidden=!d.open;});
+  });
   document.querySelectorAll('a.filter').forEach(function(a){
     a.addEventListener('click',function(e){e.preventDefault();q.value=a.getAttribute('data-filter');filter();q.scrollIntoView();});
   });
@@ -185,7 +191,8 @@ def _grid(title: str, rows: dict, note: str) -> str:
                    + "".join('<td class="num muted" title="cannot happen to this step">n/a</td>' if c in v and v[c] is None else
                              f'<td class="num{"" if v.get(c) else " bad"}">{_num(v.get(c, 0))}</td>' for c in columns) + "</tr>"
                    for name, v in rows.items())
-    return f"<h3>{esc(title)}</h3><p class=\"small muted\">{esc(note)}</p><table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (f"<h3>{esc(title)}</h3><p class=\"small muted\">{esc(note)}</p>"
+            f"<div class=\"scroll\"><table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
 def _coverage_section(verdict: dict) -> str:
@@ -317,21 +324,49 @@ def _value(value: object, depth: int = 0) -> str:
     return esc("-" if value is None else value)
 
 
+def _compact(value: object) -> object:
+    """A summary value without its zeros and empties, a series of points named, not listed."""
+    if isinstance(value, dict):
+        kept = {k: _compact(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if not (v is None or v == 0 or v in ({}, [], ""))}
+    if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+        return f"{len(value)} points"
+    return value
+
+
+def _gist(value: object) -> str:
+    """One line for a folded summary entry: its first few counters, or how many entries it has."""
+    if isinstance(value, dict):
+        flat = [(k, v) for k, v in value.items() if not isinstance(v, dict | list)]
+        line = " · ".join(f"{esc(k)} {_value(v)}" for k, v in flat[:6])
+        more = len(value) - min(len(flat), 6)
+        return line + (f" · {more} more" if more and line else f"{len(value)} entries" if not line else "")
+    if isinstance(value, list):
+        return f"{len(value)} entries"
+    return _value(value)
+
+
 def _summary_section(summary: dict) -> str:
-    rest = {k: v for k, v in summary.items() if k != "faults_injected"}
+    """The run's counters, zeros left out and each group folded to one line (verdict.json has all)."""
+    rest = _compact({k: v for k, v in summary.items() if k != "faults_injected"})
     if not rest:
         return ""
     scalars = {k: v for k, v in rest.items() if not isinstance(v, dict | list)}
     nested = {k: v for k, v in rest.items() if isinstance(v, dict | list)}
-    return ("<h2>Summary</h2>" + (_value(scalars) if scalars else "")
-            + "".join(f"<h3>{esc(str(k).replace('_', ' '))}</h3>{_value(v)}" for k, v in nested.items()))
+    return ('<h2 id="summary">Summary</h2><p class="small muted">The run\'s counters; zeros are left out '
+            "(verdict.json holds every one). Open a line for its details.</p>"
+            + (_value(scalars) if scalars else "")
+            + "".join(f'<details class="group"><summary><b>{esc(str(k).replace("_", " "))}</b> '
+                      f'<span class="small muted">{_gist(v)}</span></summary><div class="scroll">{_value(v)}</div></details>'
+                      for k, v in nested.items()))
 
 
-def _evidence(evidence: object) -> str:
+def _evidence(evidence: object) -> tuple[str, str]:
+    """A violation's evidence as (its one-line toggle, the full-width content the toggle opens)."""
     if not evidence:
-        return '<span class="muted">-</span>'
+        return '<span class="muted">-</span>', ""
     if not isinstance(evidence, dict):
-        return _value(evidence)
+        return _value(evidence), ""
     sizes = " · ".join(f"{esc(k)} {len(v) if isinstance(v, list | dict) else 1}" for k, v in evidence.items())
     parts = []
     for key, value in evidence.items():
@@ -342,7 +377,8 @@ def _evidence(evidence: object) -> str:
         else:
             body = _value(value, 1)
         parts.append(f'<div><b class="small">{esc(key)}</b> {body}</div>')
-    return f"<details><summary class=\"small\">{sizes}</summary>{''.join(parts)}</details>"
+    return (f'<details class="ev"><summary class="small">{sizes}</summary></details>',
+            f'<div class="scroll">{"".join(parts)}</div>')
 
 
 def _violations_section(checks: list[dict], max_violations: int) -> str:
@@ -356,9 +392,12 @@ def _violations_section(checks: list[dict], max_violations: int) -> str:
         for v in violations[:max_violations]:
             if not isinstance(v, dict):
                 v = {"message": v}
-            rows.append(f'<tr><td class="mono">{esc(check.get("name", ""))}</td><td>{esc(v.get("kind", ""))}</td>'
+            toggle, content = _evidence(v.get("evidence"))
+            # One tbody a violation: its row, then its evidence across the whole table once opened.
+            rows.append(f'<tbody><tr><td class="mono">{esc(check.get("name", ""))}</td><td>{esc(v.get("kind", ""))}</td>'
                         f'<td class="mono id">{esc(v.get("return_id", ""))}</td><td class="mono id">{esc(v.get("correlation_id", ""))}</td>'
-                        f"<td>{esc(v.get('message', ''))}</td><td>{_evidence(v.get('evidence'))}</td></tr>")
+                        f"<td>{esc(v.get('message', ''))}</td><td>{toggle}</td></tr>"
+                        + (f'<tr class="evidence" hidden><td colspan="6">{content}</td></tr>' if content else "") + "</tbody>")
     note = ""
     if dropped:
         note = (f'<p class="small muted">Only the first violations of a check are listed (left out: '
@@ -369,8 +408,10 @@ def _violations_section(checks: list[dict], max_violations: int) -> str:
             f"{len(rows)})</span></h2>{note}"
             '<input id="q" type="search" placeholder="Filter: return id, check, kind, document, message... (all words must match)" '
             'aria-label="Filter violations" autocomplete="off">'
-            "<table id=\"violations\"><thead><tr><th>Check</th><th>Kind</th><th>Return</th><th>Correlation id</th>"
-            f"<th>Message</th><th>Evidence</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+            '<div class="scroll"><table id="violations"><colgroup><col style="width:16%"><col style="width:8%">'
+            '<col style="width:13%"><col style="width:13%"><col style="width:22%"><col style="width:28%"></colgroup>'
+            "<thead><tr><th>Check</th><th>Kind</th><th>Return</th><th>Correlation id</th>"
+            f"<th>Message</th><th>Evidence</th></tr></thead>{''.join(rows)}</table></div>")
 
 
 def render_html(verdict: dict, *, max_violations: int = MAX_VIOLATIONS) -> str:

@@ -127,10 +127,16 @@ def histogram(samples: object, *, threshold: float | None, observed: float | Non
         out.append(f'<rect class="{cls}" x="{_f(sx(a) + 0.5)}" y="{_f(sy(n))}" width="{_f(max(sx(b) - sx(a) - 1, 1))}" '
                    f'height="{_f(sy(0) - sy(n))}"><title>{esc(format_number(a))}–{esc(format_number(b))}{esc(u)}: {n}</title></rect>')
     if overflow:
+        # The folded tail, stacked: red for the samples over the threshold, blue for the rest.
         x0 = LEFT + plot_w + 12
-        out.append(f'<rect class="bar late" x="{x0}" y="{_f(sy(overflow))}" width="28" height="{_f(sy(0) - sy(overflow))}">'
-                   f"<title>over {esc(format_number(hi))}{esc(u)} (up to {esc(format_number(xs[-1]))}): {overflow}</title></rect>"
-                   f'<text class="tick" x="{x0 + 14}" y="{H - BOTTOM + 16}" text-anchor="middle">&gt;{esc(format_number(hi))}</text>')
+        late = sum(1 for x in xs if x > hi and x > over_threshold)
+        for cls, low, high, n in (("bar", 0, overflow - late, overflow - late), ("bar late", overflow - late, overflow, late)):
+            if n:
+                what = "over the threshold" if cls == "bar late" else "within the threshold"
+                out.append(f'<rect class="{cls}" x="{x0}" y="{_f(sy(high))}" width="28" height="{_f(sy(low) - sy(high))}">'
+                           f"<title>over {esc(format_number(hi))}{esc(u)} (up to {esc(format_number(xs[-1]))}), "
+                           f"{what}: {n}</title></rect>")
+        out.append(f'<text class="tick" x="{x0 + 14}" y="{H - BOTTOM + 16}" text-anchor="middle">&gt;{esc(format_number(hi))}</text>')
     out.append(f'<line class="axis" x1="{LEFT}" x2="{_f(LEFT + plot_w)}" y1="{_f(sy(0))}" y2="{_f(sy(0))}"/>')
     pairs = []
     if threshold is not None and not off_scale:
