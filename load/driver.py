@@ -7,11 +7,15 @@ No Locust import here: the locustfile wires these into Locust's events.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
+import os
 import random
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from itertools import count
@@ -163,6 +167,8 @@ class MasterSide:
         self.local: Context | None = None
         self.target_rates: list[float] = []
         self.exit_code = 0
+        self.finishing = False  # settling and reconciling after a test: the web UI says so
+        self.last: dict[str, Any] | None = None  # the last finished test's report and gates
         self.started = time.monotonic()
         self._runs = 0
 
@@ -175,14 +181,16 @@ class MasterSide:
             raise ValueError(f"--rh-orders: expected at least 1, got {options.rh_orders}")
         self.dir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "load.env", "--dir", str(self.dir), "--scenario", options.rh_scenario,
-                "--orders", str(options.rh_orders)]
+                "--orders", str(options.rh_orders), "--stop-with", str(os.getpid())]
         if options.rh_sut_url:
             args += ["--sut-url", options.rh_sut_url]
         for name in filter(None, (d.strip() for d in options.rh_defects.split(","))):
             args += ["--defect", name]
         (self.dir / ENV_FILE).unlink(missing_ok=True)
         log = open(self.dir / "load-env.log", "wb")  # noqa: SIM115 (the child keeps it)
-        self.proc = subprocess.Popen(args, cwd=repo, stdout=log, stderr=subprocess.STDOUT)
+        # Its own session: a terminal's Ctrl-C reaches Locust alone, which settles and reconciles
+        # against this environment before stopping it (close()).
+        self.proc = subprocess.Popen(args, cwd=repo, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + ENV_START_TIMEOUT_S
         while not (self.dir / ENV_FILE).exists():
             if self.proc.poll() is not None:
@@ -221,7 +229,16 @@ class MasterSide:
     # -- after the load ----------------------------------------------------------------------------
 
     def finish(self, stats, request_event) -> int:
-        """Settle, reconcile, report the lags into Locust's statistics, check the gates."""
+        """Settle, reconcile, report the lags into Locust's statistics, check the gates. A Ctrl-C
+        meanwhile (Locust has already stopped on the first) cuts the settling short, no more."""
+        self.finishing = True
+        try:
+            with _ctrl_c_cuts_short() as interrupted:
+                return self._finish(stats, request_event, interrupted)
+        finally:
+            self.finishing = False
+
+    def _finish(self, stats, request_event, interrupted: threading.Event) -> int:
         wall = time.monotonic() - self.started
         report: dict[str, Any] = {"schema": "returns-harness/load-report/1", "sut": self.env["sut"],
                                   "shape": self.options.rh_shape, "returns": len(self.journeys)}
@@ -234,8 +251,12 @@ class MasterSide:
         lag = {"rma": [], "credit_memo": [], "closed": []}
         try:
             if self.gates.reconcile and self.journeys:
-                statuses, waited = settle(fakes, self.journeys, self.options.rh_settle)
+                sys.stderr.write(f"\nreturns-harness load: settling (up to {self.options.rh_settle:g} s) for "
+                                 f"{len(self.journeys)} returns; Ctrl-C reconciles now\n")
+                statuses, waited = settle(fakes, self.journeys, self.options.rh_settle, cut_short=interrupted.is_set)
                 report["settle_seconds"] = round(waited, 1)
+                if interrupted.is_set():
+                    report["settle_cut_short"] = True
                 summary = {"load": {"returns": len(self.journeys), "stages": stages}, "sut": self.env["sut"]}
                 run, state = record(self.scenario, self.master, fakes, self.journeys, statuses, summary, journal(self.deliveries),
                                     ack_p99_ms=self.gates.ack_ms.get(99.0))
@@ -265,7 +286,30 @@ class MasterSide:
         (self.dir / "load-report.json").write_text(json.dumps(report, indent=1, default=str))
         _print(report, results, self.dir)
         self.exit_code = 1 if gate_rules.failed(results) else 0
+        self.last = {"report": report, "gates": results}
         return self.exit_code
+
+
+@contextlib.contextmanager
+def _ctrl_c_cuts_short():
+    """While finishing, Ctrl-C (SIGINT) stops the waiting, not the process: the returns that
+    arrived are still reconciled and the gates checked. Outside the main thread, nothing changes."""
+    pressed = threading.Event()
+
+    def on_sigint(_signum, _frame) -> None:
+        if not pressed.is_set():
+            sys.stderr.write("\nreturns-harness load: Ctrl-C: no more waiting; reconciling what has arrived\n")
+        pressed.set()
+
+    try:  # asked, not checked: under gevent each greenlet looks like a thread of its own
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: signals are not ours to take
+        yield pressed
+        return
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def journal(attempts: list[tuple]) -> list[dict[str, Any]]:
@@ -300,6 +344,8 @@ def _print(report: dict[str, Any], results: list[dict[str, Any]], directory: Pat
     for kind in ("corrected", "uncorrected"):
         row = ack[kind]
         out.write(f"  {kind:<16}" + "".join(f"{str(row.get(k)):>10}" for k in columns) + "\n")
+    if report.get("settle_cut_short"):
+        out.write("  settling was cut short (Ctrl-C): returns still on their way were judged as they stood\n")
     for r in results:
         mark = "PASS" if r["passed"] else "FAIL"
         out.write(f"  gate {mark}  {gate_rules.describe(r)}\n")

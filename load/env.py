@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--base-port", type=int, default=0, help="fakes on base+1..base+4 (default 0: free ports)")
     p.add_argument("--sut-url", default=None, help="your integration layer's webhook URL (default: start the reference)")
     p.add_argument("--defect", action="append", default=[], help="switch on a reference defect (repeatable)")
+    p.add_argument("--stop-with", type=int, default=0, metavar="PID",
+                   help="stop when the parent process PID ends (the Locust master that started this one)")
     return p
 
 
@@ -118,12 +120,25 @@ async def serve(args: argparse.Namespace, scenario) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if args.stop_with:
+            watch = asyncio.create_task(_stop_with(args.stop_with, stop))
         await stop.wait()
+        if args.stop_with:
+            watch.cancel()
     finally:
         (directory / ENV_FILE).unlink(missing_ok=True)
         if reference is not None:
             reference.stop()
         await fleet.stop()
+
+
+async def _stop_with(pid: int, stop: asyncio.Event) -> None:
+    """Set ``stop`` once ``pid`` is gone: a master killed outright (SIGKILL) cannot stop us itself,
+    and we run in a session of our own, out of reach of its terminal's Ctrl-C."""
+    while os.getppid() == pid:
+        await asyncio.sleep(1.0)
+    print(f"load environment: process {pid} ended; stopping", flush=True)
+    stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

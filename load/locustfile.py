@@ -28,9 +28,21 @@ from load.driver import Context, MasterSide  # noqa: E402
 from load.profiles import SHAPES  # noqa: E402
 from load.shapes import ReturnsShape  # noqa: E402,F401  (Locust finds the shape here)
 from load.users import Carrier, Customer, Warehouse  # noqa: E402,F401
+from load import webui  # noqa: E402
 
 log = logging.getLogger("returns-harness.load")
 logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per admin call while settling
+
+
+class _ShapeReadsRunTime(logging.Filter):
+    """Locust warns that a shape ignores --run-time unless it reads it: ours does (ReturnsShape)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("have no impact on LoadShapes" in message or "will be ignored: --run-time" in message)
+
+
+logging.getLogger("locust.main").addFilter(_ShapeReadsRunTime())
 
 
 @events.init_command_line_parser.add_listener
@@ -89,6 +101,7 @@ def _init(environment, **_kw) -> None:
     except ValueError as e:
         _fail(str(e))
     environment.rh_master = side
+    webui.install(environment, side)
     if not environment.host:  # workers get it from the master at spawn
         from urllib.parse import urlsplit
 
@@ -103,6 +116,8 @@ def _init(environment, **_kw) -> None:
 @events.test_start.add_listener
 def _test_start(environment, **_kw) -> None:
     runner = environment.runner
+    if not isinstance(runner, WorkerRunner):
+        _wait_for_finish(environment)  # a new test from the web UI while the last one reconciles
     if isinstance(runner, MasterRunner):
         environment.parsed_options.rh_partitions = max(1, runner.worker_count)
         environment.parsed_options.rh_run = environment.rh_master.next_run()
@@ -145,9 +160,18 @@ def _flush(environment, msg, **_kw) -> None:
 
 @events.test_stop.add_listener
 def _test_stop(environment, **_kw) -> None:
-    runner = environment.runner
-    if isinstance(runner, WorkerRunner):
+    if isinstance(environment.runner, WorkerRunner):
         return
+    if environment.web_ui is not None:
+        # Locust answers the web UI's Stop only when this returns: settling there would hang the
+        # page for up to --rh-settle seconds. The tab shows the progress; quitting waits for it.
+        environment.rh_finishing = gevent.spawn(_finish, environment)
+    else:
+        _finish(environment)
+
+
+def _finish(environment) -> None:
+    runner = environment.runner
     side = environment.rh_master
     if isinstance(runner, MasterRunner):
         side.flushed.clear()
@@ -166,10 +190,19 @@ def _test_stop(environment, **_kw) -> None:
     gevent.sleep(1.5)  # let Locust's CSV writer (every second) write the end-to-end lags
 
 
+def _wait_for_finish(environment) -> None:
+    """The last test's settling and reconciliation, if it is still going (web UI runs)."""
+    finishing = getattr(environment, "rh_finishing", None)
+    if finishing is not None and not finishing.dead:
+        log.info("returns-harness: waiting for the last test's reconciliation")
+        finishing.join()
+
+
 @events.quitting.add_listener
 def _quitting(environment, **_kw) -> None:
     side = getattr(environment, "rh_master", None)
     if side is not None:
+        _wait_for_finish(environment)
         if side.exit_code and environment.process_exit_code is None:
             environment.process_exit_code = side.exit_code
         side.close()

@@ -72,14 +72,16 @@ class Fakes:
 
 
 def settle(fakes: Fakes, journeys: dict[str, dict[str, Any]], timeout_s: float, *,
-           sleep: Callable[[float], None] = time.sleep, interval_s: float = 0.5) -> tuple[dict[str, str | None], float]:
-    """Poll the portal until every journey got what it is owed, or ``timeout_s`` passed.
-    Returns each return's last portal status and the seconds waited."""
+           sleep: Callable[[float], None] = time.sleep, interval_s: float = 0.5,
+           cut_short: Callable[[], bool] = lambda: False) -> tuple[dict[str, str | None], float]:
+    """Poll the portal until every journey got what it is owed, ``timeout_s`` passed or
+    ``cut_short()`` says to stop waiting. Returns each return's last portal status and the seconds waited."""
     started = time.monotonic()
     while True:
         returns = fakes.portal_returns()
         statuses = {rid: returns.get(rid, {}).get("status") for rid in journeys}
-        if all(settled(j, statuses[rid]) for rid, j in journeys.items()) or time.monotonic() - started >= timeout_s:
+        if (all(settled(j, statuses[rid]) for rid, j in journeys.items()) or time.monotonic() - started >= timeout_s
+                or cut_short()):
             return statuses, time.monotonic() - started
         sleep(interval_s)
 

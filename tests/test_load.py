@@ -5,6 +5,7 @@ Locust monkey-patches the standard library with gevent, so it never runs in pyte
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -140,3 +141,137 @@ def test_gates_fail_for_slow_acks_a_stall_and_lost_deduplication(tmp_path):
     assert doubled, checks
     assert "SLA gate FAILED: reconciliation" in run.output
     print(f"failing gates test: {time.monotonic() - began:.1f} s wall")
+
+
+class _SinkLayer:
+    """A layer that acknowledges every webhook and does nothing else: its returns never settle."""
+
+    def __enter__(self):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks"
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _get_json(url):
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as answer:  # loopback only (a URL or a Request)
+        return json.loads(answer.read())
+
+
+def _tab(port: int) -> list[dict]:
+    stats = _get_json(f"http://127.0.0.1:{port}/stats/requests")
+    return next((t["data"] for t in stats.get("extended_stats", []) if t["key"] == "returnsharness"), [])
+
+
+def _until(condition, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            found = condition()
+        except OSError:
+            found = None
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{what} within {timeout_s:g} s")
+
+
+def test_web_ui_shows_the_shape_honestly_and_the_gates_and_ctrl_c_cuts_settling_short(tmp_path):
+    """In Locust's web UI: no users or ramp-up fields (the shape sets the load), a returns-harness
+    tab saying it settles after Stop, then the gates. Ctrl-C (to the process group, as a terminal
+    sends it) while settling reconciles at once; the next Ctrl-C quits, with the gates' exit code."""
+    import urllib.parse
+    import urllib.request
+
+    from tests.load_run import _free_port
+
+    port = _free_port()
+    ui = f"http://127.0.0.1:{port}"
+    with _SinkLayer() as layer:
+        log = open(tmp_path / "locust.log", "wb")  # noqa: SIM115 (the child keeps it)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(REPO / "load" / "locustfile.py"), "--web-host", "127.0.0.1",
+             "--web-port", str(port), "--rh-dir", str(tmp_path), "--rh-orders", "500", "--rh-sut-url", layer.url,
+             "--rh-settle", "120"],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            page = _until(lambda: urllib.request.urlopen(f"{ui}/", timeout=5).read().decode(), 90, "the web UI did not answer")
+            assert '"hide_common_options": true' in page and '"title": "returns-harness"' in page
+            assert _tab(port)[0]["detail"].startswith("checked when a test stops")
+            # The Start button, with one of our options changed in the form; then Stop.
+            form = urllib.parse.urlencode({"rh_rate": "120", "rh_shape": "steady"}).encode()
+            assert _get_json(urllib.request.Request(f"{ui}/swarm", data=form))["success"] is True
+            _until(lambda: _get_json(f"{ui}/stats/requests")["stats"][-1]["num_requests"] >= 10, 60, "no load was sent")
+            urllib.request.urlopen(urllib.request.Request(f"{ui}/stop", method="POST"), timeout=5).read()
+            settling = _until(lambda: [r for r in _tab(port) if r["item"] == "settling and reconciling"], 60,
+                              "the tab did not say it was settling")
+            assert "reload" in settling[0]["detail"]
+            os.killpg(proc.pid, signal.SIGINT)  # settles for 120 s unless cut short: the layer does nothing
+            rows = _until(lambda: [r for r in _tab(port) if r["item"].startswith("gate ")], 30,
+                          "Ctrl-C did not cut the settling short")
+            assert {"gate reconciliation": "FAIL"}.items() <= {r["item"]: r["result"] for r in rows}.items()
+            report = json.loads((tmp_path / "load-report.json").read_text())
+            assert report["settle_cut_short"] is True and report["settle_seconds"] < 60
+            os.killpg(proc.pid, signal.SIGINT)
+            code = proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            log.close()
+    output = (tmp_path / "locust.log").read_text(errors="replace")
+    assert code == 1, output[-3000:]  # the reconciliation gate failed: a layer that did nothing
+    assert "Traceback" not in output, output[-3000:]
+    assert "settling was cut short" in output and "SLA gate FAILED: reconciliation" in output
+    assert "will be ignored" not in output  # the shape does read --run-time
+    assert not (tmp_path / "load-env.json").exists()  # the environment was stopped with it
+
+
+def test_the_load_environment_stops_when_the_master_that_started_it_is_killed(tmp_path):
+    """The environment runs in a session of its own (out of reach of the terminal's Ctrl-C), so a
+    master killed outright cannot stop it: it notices and stops itself, reference and all."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import os, subprocess, sys, time\n"
+         "env = subprocess.Popen([sys.executable, '-m', 'load.env', '--dir', sys.argv[1], '--orders', '50',"
+         " '--stop-with', str(os.getpid())], start_new_session=True)\n"
+         "print(env.pid, flush=True)\ntime.sleep(300)", str(tmp_path)],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    env_pid = int(parent.stdout.readline())
+    try:
+        reference_pid = wait_for_env(tmp_path)["reference_pid"]
+        parent.kill()
+        parent.wait()
+        _until(lambda: not (tmp_path / "load-env.json").exists(), 30, "the environment did not stop")
+        _until(lambda: _gone(reference_pid), 30, "the reference outlived its environment")
+    finally:
+        parent.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(env_pid, signal.SIGKILL)
+
+
+def _gone(pid: int) -> bool:
+    """Ended (or a zombie nobody reaps: a container's init may not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
