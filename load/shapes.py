@@ -11,7 +11,7 @@ class ReturnsShape(LoadTestShape):
     """Steady, post-holiday peak, promotion spike, recall (the model's profiles, compressed in
     time), or step; the load is set in returns/minute, not with -u/-r. ``-t`` ends it early."""
 
-    # False: Locust's web UI then hides its users and ramp-up fields, which a shape ignores. The
+    # False: Locust's web UI then disables its users and ramp-up fields, which a shape ignores. The
     # shape still ends at --run-time (-t) by reading it itself.
     use_common_options = False
 
