@@ -15,7 +15,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -23,15 +22,9 @@ from standardwebhooks import Webhook
 
 from reference_middleware.clients import Fakes
 from reference_middleware.defects import Defect
-from reference_middleware.events import (
-    BadEvent,
-    ReturnCancelledData,
-    ReturnData,
-    fact_key,
-    parse,
-)
+from reference_middleware.intake import Intake, Refused
 from reference_middleware.settings import Settings
-from reference_middleware.store import NewJob, Repository, open_database
+from reference_middleware.store import Repository, open_database
 from reference_middleware.workers import Workers
 from reference_middleware.workflow import Workflow
 
@@ -93,19 +86,16 @@ async def _limited_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-ACK_LAG_S = 0.5  # how long the ack-before-store defect holds a delivery it already answered
-
-
-async def _after(delay_s: float, work) -> None:
-    await asyncio.sleep(delay_s)
-    await work()
-
-
 def create_app(settings: Settings) -> FastAPI:
     metrics = Metrics()
     webhook = Webhook(settings.webhook_secret)
     state: dict[str, Any] = {}
-    background: set[asyncio.Task] = set()  # the ack-before-store defect's pending writes
+
+    def stored(event_type: str, outcome: str) -> None:
+        metrics.deliveries.labels(event_type, outcome).inc()
+        state["workers"].wake.set()
+
+    state["intake"] = Intake(settings, lambda: state["repo"], stored, lambda reason: metrics.refused.labels(reason).inc())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -116,9 +106,18 @@ def create_app(settings: Settings) -> FastAPI:
         workers = Workers(settings, repo, Workflow(settings, repo, fakes))
         state.update(repo=repo, workers=workers)
         workers.start()
+        broker = None
+        if settings.broker is not None:  # imported only then: webhooks alone need no broker client
+            from reference_middleware.broker import BrokerIntake
+
+            broker = BrokerIntake(settings.broker, state["intake"], settings.defects)
         try:
+            if broker is not None:
+                await broker.start()
             yield
         finally:
+            if broker is not None:
+                await broker.stop()
             await workers.stop()
             await fakes.aclose()
             await repo.close()
@@ -133,7 +132,6 @@ def create_app(settings: Settings) -> FastAPI:
             return problem(413, "Content Too Large", f"an event is at most {MAX_EVENT_BYTES:,} bytes; nothing was stored")
         if Defect.SLOW in settings.defects:
             await asyncio.sleep(settings.slow_ms / 1000)
-        repo: Repository = state["repo"]
         if Defect.SKIPS_SIGNATURE_CHECK not in settings.defects:
             try:
                 webhook.verify(body, dict(request.headers), json_parse=False)
@@ -149,43 +147,10 @@ def create_app(settings: Settings) -> FastAPI:
             except Exception as e:  # noqa: BLE001 (the library raises several kinds on bad headers)
                 metrics.refused.labels("signature").inc()
                 return problem(401, "Unauthorized", f"webhook signature refused: {e or type(e).__name__}")
-        try:
-            event = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            metrics.refused.labels("malformed").inc()
-            await repo.dead_letter(request.headers.get("webhook-id"), f"not JSON: {e}", body)
-            return problem(400, "Bad Request", f"the body is not JSON: {e}")
-        try:
-            envelope, data = parse(event)
-        except BadEvent as e:
-            metrics.refused.labels("malformed").inc()
-            await repo.dead_letter(request.headers.get("webhook-id"), str(e), body)
-            return problem(422, "Unprocessable Content", "the event does not match the contract", e.errors)
-        match data:
-            case ReturnData():
-                return_id = data.id
-            case ReturnCancelledData():
-                return_id = data.return_id
-            case _:
-                return_id = envelope.correlation_id
-        job = NewJob(return_id, envelope.type, envelope.id, envelope.occurred_at.isoformat(), envelope.data)
-        # double-restock: inspection deliveries skip deduplication (the defect's fast path).
-        dedupe = Defect.NO_DEDUPE not in settings.defects and not (
-            Defect.DOUBLE_RESTOCK in settings.defects and envelope.type == "inspection.completed")
-        key = fact_key(envelope, data)
-
-        async def store() -> str:
-            outcome = await repo.accept(event, key, [job], dedupe=dedupe, delay_s=settings.react_delay_s)
-            metrics.deliveries.labels(envelope.type, outcome).inc()
-            state["workers"].wake.set()
-            return outcome
-
-        if Defect.ACK_BEFORE_STORE in settings.defects:
-            task = asyncio.get_running_loop().create_task(_after(ACK_LAG_S, store))
-            background.add(task)
-            task.add_done_callback(background.discard)
-            return JSONResponse({"event_id": envelope.id, "outcome": "acknowledged"}, status_code=200)
-        return JSONResponse({"event_id": envelope.id, "outcome": await store()}, status_code=200)
+        result = await state["intake"].accept(body, request.headers.get("webhook-id"))
+        if isinstance(result, Refused):
+            return problem(result.status, result.title, result.detail, result.errors)
+        return JSONResponse({"event_id": result.event_id, "outcome": result.outcome}, status_code=200)
 
     app.add_api_route("/webhooks", intake, methods=["POST"], summary="Receive any event of docs/CONTRACT.md")
     app.add_api_route("/webhooks/{source}", intake, methods=["POST"], summary="The same, for senders that want one URL per source")

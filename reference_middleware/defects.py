@@ -95,9 +95,15 @@ class Defect(StrEnum):
     the contact centre took the calls. (Found by trying a layer nobody had written a check for.)"""
 
     ACK_BEFORE_STORE = "ack-before-store"
-    """Deliveries are acknowledged at once and written to the inbox a moment later, in the
-    background. Incident: a deploy restarted the middleware, and the webhooks it had answered 200
-    in its last second were never processed: their senders did not retry, the refunds never came."""
+    """Deliveries are acknowledged at once (the webhook answered 200, the broker message acked)
+    and written to the inbox a moment later, in the background. Incident: a deploy restarted the
+    middleware, and the webhooks it had answered 200 in its last second were never processed:
+    their senders did not retry, the refunds never came."""
+
+    REQUEUES_POISON = "requeues-poison"
+    """A message that cannot be parsed is put back on the broker queue (nack with requeue) instead
+    of dead-lettered. Incident: one truncated message from a WMS upgrade went round the consumer
+    for a weekend at full speed; the queue's metrics looked healthy, and no one could replay it."""
 
 
 # Defects that schedule work by the harness's business clock: a layer with one of them is judged

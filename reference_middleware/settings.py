@@ -22,8 +22,38 @@ class FakeEndpoint(BaseModel):
     client_secret: str | None = None
 
 
+class BrokerSettings(BaseModel):
+    """The message-broker channel (docs/CONTRACT.md, "Message broker"), from RH_BROKER_*."""
+
+    url: str = Field(description="amqp://user:password@host:port/vhost (a secret: never logged)")
+    exchange: str
+    queue: str
+    dead_letter_exchange: str
+    dead_letter_queue: str
+    routing_keys: tuple[str, ...]
+    prefetch: int = Field(32, ge=1)
+
+
+BROKER_ENV = {"url": "RH_BROKER_URL", "exchange": "RH_BROKER_EXCHANGE", "queue": "RH_BROKER_QUEUE",
+              "dead_letter_exchange": "RH_BROKER_DEAD_LETTER_EXCHANGE", "dead_letter_queue": "RH_BROKER_DEAD_LETTER_QUEUE",
+              "routing_keys": "RH_BROKER_ROUTING_KEYS"}
+
+
+def broker_from_env(env: dict[str, str]) -> BrokerSettings | None:
+    """The broker channel if RH_BROKER_URL is set; the other RH_BROKER_* must then be there too."""
+    if not env.get("RH_BROKER_URL"):
+        return None
+    missing = [name for name in BROKER_ENV.values() if not env.get(name)]
+    if missing:
+        raise ConfigError(f"RH_BROKER_URL is set but {', '.join(missing)} missing: the harness writes them all to the fakes' env file")
+    values = {field: env[name] for field, name in BROKER_ENV.items()}
+    values["routing_keys"] = tuple(k.strip() for k in values["routing_keys"].split(",") if k.strip())
+    return BrokerSettings(**values)
+
+
 class Settings(BaseModel):
     fakes: dict[str, FakeEndpoint]
+    broker: BrokerSettings | None = Field(None, description="Events also consumed from a message broker")
     webhook_secret: str = Field(description="Standard Webhooks secret shared with the sender (whsec_...)")
     database: str = Field("sqlite://:memory:", description="sqlite:///relative/path, sqlite:////absolute/path, sqlite://:memory: or postgresql://...")
     defects: frozenset[Defect] = frozenset()
@@ -121,4 +151,5 @@ def load_settings(fakes_env: Path | None, **options) -> Settings:
         Webhook(secret)
     except Exception as e:  # noqa: BLE001 (the library raises binascii errors and others on a bad key)
         raise ConfigError(f"the webhook secret is not a Standard Webhooks secret (whsec_ and base64): {e}") from None
-    return Settings(fakes=fakes_from_env(env), webhook_secret=secret, clock_url=env.get("RH_CLOCK_URL"), **options)
+    return Settings(fakes=fakes_from_env(env), webhook_secret=secret, clock_url=env.get("RH_CLOCK_URL"),
+                    broker=broker_from_env(env), **options)

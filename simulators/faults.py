@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from simulators.delivery import DeliveryOptions
+from simulators.events import EventType
 from simulators.fakekit.hooks import FaultRuleSpec
 from simulators.scenario import ApiFault, Scenario, Sweep
 from simulators.steps import API_FAULTS, STEPS, applies
@@ -35,6 +36,9 @@ EVENT_SWEEP = tuple(frozenset(c) for c in (
     {"reordered", "duplicate"}, {"delayed", "semantic-duplicate"}, {"malformed", "duplicate"},
     {"forged", "semantic-duplicate"}, {"clock-skew", "duplicate"}, {"rotated-secret"},
 ))
+# Faults of a webhook's signature: a channel without signatures (the broker authenticates its
+# publishers) cannot carry them, so facts sent that way never draw them.
+SIGNATURE_FAULTS = frozenset({"forged", "clock-skew", "rotated-secret"})
 _RATES = ("duplicate_rate", "semantic_duplicate_rate", "reorder_rate", "delay_rate", "missing_scan_rate",
           "malformed_rate", "forged_rate", "clock_skew_rate", "rotation_rate")
 
@@ -57,6 +61,7 @@ class FaultPlan:
         self.log: list[Injected] = []
         self.last: list[str] = []  # the kinds injected by the last call of deliveries()
         self.by_type = dict(self.faults.by_event_type)  # event type -> the faults it gets instead
+        self.unsigned = frozenset(t.value for t in EventType if scenario.channels.carrier_of(t.value) != "webhook")
         self.sweep = scenario.faults.sweep
         self._swept_facts: Counter[str] = Counter()
         # With every rate at zero nothing can be injected: skip the draws (they decide nothing).
@@ -91,6 +96,8 @@ class FaultPlan:
             kinds = {kind for kind, draw, rate in zip(_DRAWN, draws, (
                 f.missing_scan_rate, f.reorder_rate, f.delay_rate, f.malformed_rate, f.forged_rate, f.clock_skew_rate,
                 f.duplicate_rate, f.semantic_duplicate_rate, f.rotation_rate)) if draw < rate}
+        if event_type in self.unsigned:
+            kinds = kinds - SIGNATURE_FAULTS
         if event_type == "tracking.updated" and "missing-scan" in kinds:
             self._record("missing-scan", event_id, event_type, correlation_id)
             return []

@@ -102,7 +102,7 @@ def run(options: RunOptions) -> dict[str, Any]:
     nemesis = _nemesis(options, reference, world, hooks)
 
     async def on_started(fleet) -> None:
-        fleet.write_env(report_dir / ".env.fakes", RH_WEBHOOK_SECRET=secret)
+        fleet.write_env(report_dir / ".env.fakes", RH_WEBHOOK_SECRET=secret, **world.channel_env)
         if reference is not None:
             reference.start()
             await asyncio.to_thread(reference.wait_healthy)
@@ -150,6 +150,8 @@ def run(options: RunOptions) -> dict[str, Any]:
         if reference is not None:
             reference.stop()
         hooks.stop_if_started()
+        # A layer of the user's own may still consume from the run's queues: those stay its own.
+        world.remove_channels(layer_stopped=reference is not None or bool(options.sut_stop))
     if interrupted and world.stopped:
         world.stopped["signal"] = interrupted[0]
     record = RunRecord.from_world(world)

@@ -221,6 +221,40 @@ class DeliverySettings(_Section):
     timeout_s: Positive = Field(5, description="An answer slower than this counts as none and is retried")
 
 
+EventTypeLiteral = Literal["return.created", "return.cancelled", "tracking.updated", "receipt.completed", "inspection.completed"]
+
+
+class BrokerChannel(_Section):
+    """Facts published to a message broker (RabbitMQ, AMQP 0-9-1) instead of sent as webhooks;
+    docs/CONTRACT.md, "Message broker", fixes the exchange, queues, routing keys and properties."""
+
+    events: Annotated[list[EventTypeLiteral], Field(min_length=1)] = Field(
+        ["receipt.completed", "inspection.completed"],
+        description="Event types the WMS publishes to the broker (the others stay webhooks)")
+    url: str = Field("amqp://127.0.0.1:5672/", description="The broker, without credentials (amqp://host:port/vhost); "
+                     "the user and password come from RH_BROKER_USER and RH_BROKER_PASSWORD (default guest)")
+    exchange: str = Field("wms.events", description="The topic exchange the WMS publishes to (the run id is appended)")
+    queue: str = Field("returns-layer", description="The layer's queue, and the stem of its dead-letter names (run id appended)")
+
+    @model_validator(mode="after")
+    def _no_credentials(self) -> BrokerChannel:
+        if "@" in self.url.partition("://")[2].partition("/")[0]:
+            raise ValueError("url: give the broker without user and password (set RH_BROKER_USER and RH_BROKER_PASSWORD)")
+        if not self.url.startswith(("amqp://", "amqps://")):
+            raise ValueError(f"url: expected amqp://host:port/vhost or amqps://..., got {self.url!r}")
+        return self
+
+
+class Channels(_Section):
+    """How facts reach the layer besides webhooks (the embedded default: webhooks only)."""
+
+    broker: BrokerChannel | None = Field(None, description="Publish some WMS facts to a message broker")
+
+    def carrier_of(self, event_type: str) -> str:
+        """The channel a fact of ``event_type`` travels by: ``broker`` or ``webhook``."""
+        return "broker" if self.broker is not None and event_type in self.broker.events else "webhook"
+
+
 class SeedData(_Section):
     customers: Annotated[int, Field(ge=1)] = 200
     items: Annotated[int, Field(ge=1)] = 120
@@ -243,6 +277,7 @@ class Scenario(_Section):
     faults: Faults = Faults()
     slas: Slas = Slas()
     delivery: DeliverySettings = DeliverySettings()
+    channels: Channels = Channels()
 
 
 class ScenarioError(ValueError):

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import itertools
@@ -22,7 +23,7 @@ from typing import IO
 import simpy
 
 from simulators.domain import plain_id
-from simulators.delivery import Deliverer, Event, HttpTransport
+from simulators.delivery import Deliverer, Event, HttpTransport, Transports
 from simulators.faults import FaultPlan, heal_api_faults, install_api_faults
 from simulators.model.demand import DAY
 from simulators.model.expected import Expectation
@@ -94,6 +95,9 @@ class World:
         self.timeline: list[dict] = []  # returns by stage, sampled over simulated time
         self.stopped: dict | None = None  # why a live run was stopped before it ended (the layer died...)
         self.selfwatch: SelfWatch | None = None  # how late the harness itself ran (live mode)
+        self.channel_env: dict[str, str] = {}  # what the layer needs of channels besides webhooks (RH_BROKER_*)
+        self.dead_lettered: set[str] | None = None  # message ids in the layer's dead-letter queue after the run
+        self.broker = None  # the broker channel of a live run, after it (its names are removed with remove_channels)
         self._overtime_until: float | None = None  # past the settle limit, while the layer is still at work
         for store in (self.stores["returns_portal"], self.stores["carrier"], self.stores["wms"]):
             store.listeners.append(self._announced)
@@ -240,11 +244,30 @@ class World:
         ``watch_self`` measures the harness's own lateness (:mod:`simulators.selfwatch`)."""
         if self.driver is None:
             raise RuntimeError("this world was built for virtual mode: World(scenario, live=True)")
+        broker = None
+        if self.scenario.channels.broker is not None:  # imported only then: the default needs no broker client
+            from simulators.channels.broker import BrokerChannel
+
+            broker = BrokerChannel(self.scenario.channels.broker, self.run_id)
+            await broker.open()
+            self.channel_env = broker.env()
         fleet = FakeFleet(master=self.master, clock=self.clock, apps=self.apps, host=host, base_port=base_port)
-        await fleet.start()
+        try:
+            await fleet.start()
+        except BaseException:
+            if broker is not None:
+                await broker.close()
+            raise
         self.fleet = fleet
-        transport = HttpTransport()
-        self.deliverer = Deliverer(self.driver, transport, url_for=webhook_url, secret=secret,
+        http = HttpTransport()
+        transport = Transports({"http": http, "https": http, **({"amqp": broker, "amqps": broker} if broker else {})})
+        webhook_for = webhook_url if callable(webhook_url) else (lambda _type, url=webhook_url: url)
+        carrier_of = self.scenario.channels.carrier_of
+
+        def url_for(event_type: str) -> str:
+            return broker.url_for(event_type) if carrier_of(event_type) == "broker" else webhook_for(event_type)
+
+        self.deliverer = Deliverer(self.driver, transport, url_for=url_for, secret=secret,
                                    schedule=self.scenario.delivery.schedule, timeout_s=self.scenario.delivery.timeout_s)
         self.selfwatch = SelfWatch() if watch_self else None
         if self.selfwatch:
@@ -278,6 +301,10 @@ class World:
         finally:
             if self.selfwatch:
                 await self.selfwatch.stop()
+            if broker is not None:
+                self.dead_lettered = await broker.dead_letters()
+                await broker.close()
+                self.broker = broker  # its names outlive the loop: remove them once the layer stops
             await fleet.stop()
             await transport.aclose()
 
@@ -308,4 +335,25 @@ class World:
             **({"deliveries": self.deliverer.stats()} if self.deliverer else {}),
             **({"stopped": self.stopped} if self.stopped else {}),
             **({"harness": self.selfwatch.summary()} if self.selfwatch else {}),
+            # Facts that travel without a signature (by the broker): signature faults cannot reach them.
+            **({"unsigned_events": sorted(self.fault_plan.unsigned)} if self.fault_plan.unsigned else {}),
+            **({"channels": ["broker", "webhook"]} if self.scenario.channels.broker else {}),
         }
+
+    def remove_channels(self, *, layer_stopped: bool) -> None:
+        """Remove what the run declared on a broker (and, once the layer has stopped, its queues)."""
+        if self.broker is not None:
+            asyncio.run(self.broker.remove(queues=layer_stopped))
+
+    def dead_letter_rows(self) -> list[dict]:
+        """Each malformed message the broker accepted for the layer, and whether the layer's
+        dead-letter queue held it after the run (none of it when there is no broker channel)."""
+        if self.deliverer is None or self.scenario.channels.broker is None:
+            return []
+        seen: dict[str, dict] = {}
+        for a in self.deliverer.journal:
+            if a.fault == "malformed" and a.status is not None and a.url.startswith("amqp") and a.event_id not in seen:
+                seen[a.event_id] = {"event_id": a.event_id, "correlation_id": a.correlation_id, "event_type": a.event_type,
+                                    "dead_lettered": a.event_id in (self.dead_lettered or ()),
+                                    "queue_found": self.dead_lettered is not None}
+        return list(seen.values())

@@ -48,7 +48,8 @@ CAUGHT_BY = {
     "batch-closing": ("quiet only", {"request-to-closed"}),
 }
 # Defects whose failure needs what only a whole `chaos` run has: tested there.
-CAUGHT_ELSEWHERE = {"ack-before-store": ("tests/test_chaos.py, under the kill nemesis", {"every-return-ends"})}
+CAUGHT_ELSEWHERE = {"ack-before-store": ("tests/test_chaos.py, under the kill nemesis", {"every-return-ends"}),
+                    "requeues-poison": ("tests/test_broker.py, over the message broker", {"poison-dead-lettered"})}
 CAUGHT = set().union(*(checks for _, checks in CAUGHT_BY.values()))
 
 

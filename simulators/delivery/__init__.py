@@ -2,7 +2,8 @@
 
 - :mod:`.signing`: Standard Webhooks signatures and :func:`verify`.
 - :mod:`.schedules`: retry schedules of real platforms (Standard Webhooks, Shopify, Stripe).
-- :mod:`.transport`: the :class:`Transport` interface and :class:`HttpTransport` (httpx).
+- :mod:`.transport`: the :class:`Transport` interface, :class:`HttpTransport` (httpx) and
+  :class:`Transports` (one per URL scheme).
 - :mod:`.deliverer`: :class:`Deliverer`, which schedules, sends, retries and journals.
 """
 
@@ -29,6 +30,7 @@ from simulators.delivery.transport import (
     Answer,
     HttpTransport,
     Transport,
+    Transports,
     parse_retry_after,
 )
 
@@ -45,6 +47,7 @@ __all__ = [
     "Scheduler",
     "SignatureError",
     "Transport",
+    "Transports",
     "jsonl_sink",
     "malformed",
     "parse_retry_after",

@@ -295,17 +295,21 @@ class Deliverer:
                 answer = Answer(None, None, f"{type(exc).__name__}: {exc}")
             end = time.perf_counter()
             ended_sim = self.scheduler.now()
-            self._heard(answer)
             intended = min(delivery.intended_wall, start)
             corrected_us, uncorrected_us = (end - intended) * 1e6, (end - start) * 1e6
-            if answer.status is not None:
-                self.latency.record_value(min(LATENCY_MAX_US, max(1, round(corrected_us))))
-                self.latency_uncorrected.record_value(min(LATENCY_MAX_US, max(1, round(uncorrected_us))))
+            latency_ms = corrected_us / 1000
+            if answer.by_layer:
+                self._heard(answer)
+                if answer.status is not None:
+                    self.latency.record_value(min(LATENCY_MAX_US, max(1, round(corrected_us))))
+                    self.latency_uncorrected.record_value(min(LATENCY_MAX_US, max(1, round(uncorrected_us))))
+            else:
+                latency_ms = None  # a broker's confirm: the layer's acknowledgement is not ours to time
             outcome = self._next(delivery, answer, ended_sim)
-            if outcome is Outcome.DELIVERED:
+            if outcome is Outcome.DELIVERED and answer.by_layer:
                 for listener in self.on_acknowledged:
                     listener(delivery.event)
-            self._record(delivery, due, ended_sim, (sent_at_wall, sent_at_sim), answer, corrected_us / 1000, uncorrected_us / 1000, outcome)
+            self._record(delivery, due, ended_sim, (sent_at_wall, sent_at_sim), answer, latency_ms, uncorrected_us / 1000, outcome)
         finally:
             self._done_one()
 

@@ -1,7 +1,8 @@
 """How a delivery reaches the integration layer: a transport interface, and HTTP through httpx.
 
 A transport sends one body and reports what came back; it neither retries nor times the attempt
-(the deliverer does both). A message broker can be added later beside :class:`HttpTransport`.
+(the deliverer does both). A channel other than webhooks is a transport too (the message broker:
+:mod:`simulators.channels.broker`); :class:`Transports` picks one by the URL's scheme.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ class Answer:
     status: int | None
     retry_after_s: float | None = None  # wall seconds, from a Retry-After header
     error: str | None = None
+    # Whether the layer itself gave this answer. A broker's publisher confirm (202) is the broker's:
+    # the layer acknowledges to the broker, so its latency is not timed and its absence is not the
+    # layer's silence.
+    by_layer: bool = True
 
 
 class Transport(Protocol):
@@ -78,3 +83,21 @@ class HttpTransport:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+class Transports:
+    """One transport per URL scheme (``http``/``https`` by default), for deliveries that travel by
+    several channels in one run."""
+
+    def __init__(self, by_scheme: dict[str, Transport]) -> None:
+        self.by_scheme = by_scheme
+
+    async def send(self, url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Answer:
+        transport = self.by_scheme.get(url.partition("://")[0])
+        if transport is None:
+            return Answer(None, None, f"no transport for {url.partition('://')[0]}:// URLs")
+        return await transport.send(url, headers, body, timeout_s)
+
+    async def aclose(self) -> None:
+        for transport in {id(t): t for t in self.by_scheme.values()}.values():
+            await transport.aclose()

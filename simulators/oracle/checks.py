@@ -291,6 +291,20 @@ def bad_input(con, scenario) -> Result:
                   message, kinds=("rma",))
 
 
+@check("poison-dead-lettered", "A malformed message from a queue ends in the layer's dead-letter queue",
+       "Requeued, a poison message goes round the consumer for ever; dropped, it cannot be looked at or replayed.",
+       idle="no malformed message reached the layer through a message queue in this run")
+def poison_dead_lettered(con, scenario) -> Result:
+    def message(r):
+        where = ("the layer's dead-letter queue" if r["queue_found"]
+                 else "the layer's dead-letter queue, which does not exist (docs/CONTRACT.md names it)")
+        return f"malformed {r['event_type']} message {r['event_id']} is not in {where}: requeued, dropped or still held"
+    return judged(con, """
+        SELECT correlation_id AS return_id, event_id, event_type, queue_found,
+               CASE WHEN dead_lettered THEN 'ok' ELSE 'lost' END AS outcome
+        FROM dead_letters""", message)
+
+
 @check("retry-after-honoured", "After a 429 or 503 with Retry-After, the same call waits that long",
        "Hammering a throttled ERP gets the integration's client blocked, and every return with it.",
        idle="no call of the layer's was answered 429 or 503 with Retry-After in this run")

@@ -27,6 +27,7 @@ EVENT_FAULTS = ("duplicate", "semantic-duplicate", "reordered", "delayed", "miss
 BEHAVIOURS = ("cancelled", "cancelled before approval", "never-shipped", "returned-to-sender", "rejected", "other-site",
               "partial receipt")
 REFUSED = ("error", "outage", "rate_limit", "concurrency_limit")
+SIGNATURE_FAULTS = ("forged", "clock-skew", "rotated-secret")  # n/a for facts that travel unsigned
 AIMED = "kills just after an acknowledgement"  # the nemesis's aimed kill (n/a when the scenario aims none)
 
 # Check -> (what a defect would need, cells summed): ("api", steps, kinds), ("events", types, kinds),
@@ -65,6 +66,7 @@ EXPOSURE: dict[str, list[tuple[str, tuple]]] = {
     "nothing-for-bad-input": [("malformed deliveries", ("events", EVENT_TYPES, ("malformed",))),
                               ("forged deliveries", ("events", EVENT_TYPES, ("forged",))),
                               ("stale signatures", ("events", EVENT_TYPES, ("clock-skew",)))],
+    "poison-dead-lettered": [("malformed messages handed over a queue", ("queue", ("poison messages",)))],
     "retry-after-honoured": [("429 answered", ("api", tuple(STEPS), ("rate_limit", "concurrency_limit"))),
                              ("503 maintenance answered", ("api", tuple(STEPS), ("outage",)))],
     "idempotency-keys-on-writes": [("write responses lost", ("api", WRITES, ("commit_then_lose",))),
@@ -98,6 +100,8 @@ def coverage(con: duckdb.DuckDBPyConnection, summary: dict[str, Any] | None = No
         api[name]["calls"] += sum(api[name][k] or 0 for k in API_FAULTS if k != "latency")
     # Only carrier scans go missing: a missing receipt or inspection is a stalled return, not a fault.
     events = {t: {k: None if k == "missing-scan" and t != "tracking.updated" else 0 for k in EVENT_FAULTS} for t in EVENT_TYPES}
+    for event_type in (summary or {}).get("unsigned_events", ()):  # no signature: nothing to forge or skew
+        events[event_type].update(dict.fromkeys(SIGNATURE_FAULTS, None))
     for event_type, kind, n in con.execute("SELECT event_type, kind, count(*) FROM faults GROUP BY ALL").fetchall():
         events.setdefault(event_type, dict.fromkeys(EVENT_FAULTS, 0))[kind] = n
     behaviour = dict.fromkeys(BEHAVIOURS, 0)
@@ -106,11 +110,14 @@ def coverage(con: duckdb.DuckDBPyConnection, summary: dict[str, Any] | None = No
     behaviour["other-site"] = (summary or {}).get("misrouted", 0)  # parcels received at another site than their label's
     behaviour["cancelled before approval"] = (summary or {}).get("cancelled_early", 0)
     behaviour["partial receipt"] = (summary or {}).get("partial_receipts", 0)
+    cells: dict[str, Any] = {"api": api, "events": events, "behaviour": behaviour}
+    if "broker" in (summary or {}).get("channels", ()):  # facts went through a queue: its poison too
+        cells["queue"] = {"poison messages": con.execute("SELECT count(*) FROM dead_letters").fetchone()[0]}
     kills = (summary or {}).get("kills")
-    if kills is None:
-        return {"api": api, "events": events, "behaviour": behaviour}
-    aimed = sum("after" in k for k in kills) if (summary or {}).get("kill_aim") else None
-    return {"api": api, "events": events, "behaviour": behaviour, "nemesis": {"kills": len(kills), AIMED: aimed}}
+    if kills is not None:
+        aimed = sum("after" in k for k in kills) if (summary or {}).get("kill_aim") else None
+        cells["nemesis"] = {"kills": len(kills), AIMED: aimed}
+    return cells
 
 
 def _applies(name: str, kind: str) -> bool:
@@ -122,6 +129,7 @@ def gaps(cells: dict[str, Any]) -> list[str]:
     out = [f"{step} × {kind}" for step, row in cells.get("api", {}).items() for kind, n in row.items() if kind != "calls" and n == 0]
     out += [f"{t} × {kind}" for t, row in cells.get("events", {}).items() for kind, n in row.items() if n == 0]
     out += [b for b, n in cells.get("behaviour", {}).items() if n == 0]
+    out += [f"queue: {k}" for k, n in cells.get("queue", {}).items() if n == 0]
     return out + [f"layer {k}" for k, n in cells.get("nemesis", {}).items() if n == 0]
 
 
@@ -129,7 +137,7 @@ def exposure(check: str, cells: dict[str, Any]) -> dict[str, int]:
     """The named opportunities the run gave ``check`` to fail, counted from ``cells``."""
     out = {}
     for label, (part, *where) in EXPOSURE.get(check, []):
-        if part in ("behaviour", "nemesis"):
+        if part in ("behaviour", "nemesis", "queue"):
             out[label] = sum(cells.get(part, {}).get(b, 0) for b in where[0])
         else:
             rows, kinds = where

@@ -29,6 +29,9 @@ class RunRecord:
     deliveries: list[dict[str, Any]] = field(default_factory=list)  # every delivery attempt
     summary: dict[str, Any] = field(default_factory=dict)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    # Each malformed message a queue handed the layer: event_id, correlation_id, event_type,
+    # dead_lettered (its dead-letter queue held it after the run), queue_found.
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_world(cls, world) -> RunRecord:
@@ -45,4 +48,5 @@ class RunRecord:
             deliveries=[a.as_dict() for a in deliverer.journal] if deliverer else [],
             summary=world.summary(),
             timeline=list(world.timeline),
+            dead_letters=world.dead_letter_rows(),
         )

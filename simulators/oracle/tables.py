@@ -52,6 +52,9 @@ SCHEMA: dict[str, dict[str, str]] = {
     "deliveries": {"n": "BIGINT", "correlation_id": "VARCHAR", "event_id": "VARCHAR", "event_type": "VARCHAR", "attempt": "INTEGER",
                    "status": "INTEGER", "fault": "VARCHAR", "latency_ms": "DOUBLE", "round_trip_ms": "DOUBLE",
                    "intended_at": "TIMESTAMP", "sent_at": "TIMESTAMP", "sent_wall": "DOUBLE", "error": "VARCHAR", "final": "VARCHAR"},
+    # Malformed messages a queue handed the layer, and whether its dead-letter queue held them after.
+    "dead_letters": {"n": "BIGINT", "event_id": "VARCHAR", "correlation_id": "VARCHAR", "event_type": "VARCHAR",
+                     "dead_lettered": "BOOLEAN", "queue_found": "BOOLEAN"},
 }
 
 # (system, collection, kind) of the documents table; the key column names the RMA.
@@ -127,6 +130,7 @@ def rows(record: RunRecord) -> dict[str, Iterator[dict[str, Any]]]:
         "journal": ({"system": system, **entry} for system, entries in record.journals.items() for entry in entries),
         "faults": iter(record.faults),
         "deliveries": _deliveries(record),
+        "dead_letters": iter(record.dead_letters),
     }
 
 

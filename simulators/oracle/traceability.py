@@ -9,8 +9,7 @@ from simulators.oracle.checks import CHECKS
 from simulators.oracle.coverage import EXPOSURE
 
 # The reference's defects that fail each check: names only (the harness never imports the
-# reference). tests/test_oracle.py runs each and asserts the failure; ack-before-store needs the
-# kill nemesis and is run by tests/test_chaos.py.
+# reference). tests/test_oracle.py runs each and asserts the failure, but for SHOWN_ELSEWHERE's.
 FAILED_BY: dict[str, tuple[str, ...]] = {
     "one-rma-per-approved-return": ("no-dedupe",),
     "one-credit-memo-per-refund": ("wrong-refund-amount",),
@@ -30,13 +29,18 @@ FAILED_BY: dict[str, tuple[str, ...]] = {
     "inspection-to-credit": ("nightly-refunds",),
     "request-to-closed": ("batch-closing",),
     "acknowledgement-latency": ("slow",),
+    "poison-dead-lettered": ("requeues-poison",),
 }
-KILLED = frozenset({"ack-before-store"})  # defects shown under the kill nemesis, in tests/test_chaos.py
+# Defects shown by a test of their own: under the kill nemesis, or over the message broker.
+SHOWN_ELSEWHERE = {
+    "ack-before-store": "tests/test_chaos.py::test_a_layer_that_acknowledges_before_storing_loses_returns_to_the_kills",
+    "requeues-poison": "tests/test_broker.py::test_a_layer_that_requeues_poison_fails_only_the_dead_letter_check",
+}
 
 
 def _test(defect: str) -> str:
-    if defect in KILLED:
-        return "`tests/test_chaos.py::test_a_layer_that_acknowledges_before_storing_loses_returns_to_the_kills`"
+    if defect in SHOWN_ELSEWHERE:
+        return f"`{SHOWN_ELSEWHERE[defect]}`"
     return f"`tests/test_oracle.py::test_each_defect_fails_its_check_with_evidence[{defect}]`"
 
 
