@@ -234,11 +234,15 @@ class MasterSide:
         self.finishing = True
         try:
             with _ctrl_c_cuts_short() as interrupted:
-                return self._finish(stats, request_event, interrupted)
+                last = self._finish(stats, request_event, interrupted)
         finally:
             self.finishing = False
+        # Shown (the web UI's tab) only now that Ctrl-C is Locust's again: a person who sees the
+        # gates and presses Ctrl-C quits.
+        self.last = last
+        return self.exit_code
 
-    def _finish(self, stats, request_event, interrupted: threading.Event) -> int:
+    def _finish(self, stats, request_event, interrupted: threading.Event) -> dict[str, Any]:
         wall = time.monotonic() - self.started
         report: dict[str, Any] = {"schema": "returns-harness/load-report/1", "sut": self.env["sut"],
                                   "shape": self.options.rh_shape, "returns": len(self.journeys)}
@@ -286,8 +290,7 @@ class MasterSide:
         (self.dir / "load-report.json").write_text(json.dumps(report, indent=1, default=str))
         _print(report, results, self.dir)
         self.exit_code = 1 if gate_rules.failed(results) else 0
-        self.last = {"report": report, "gates": results}
-        return self.exit_code
+        return {"report": report, "gates": results}
 
 
 @contextlib.contextmanager

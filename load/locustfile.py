@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -84,6 +85,17 @@ def _options(parser) -> None:
     add("--rh-run", ui=False, default="", help="(internal)")
 
 
+_MAIN = gevent.getcurrent()  # Locust's main greenlet: it imports this file, and it handles Ctrl-C
+
+
+def _ctrl_c_to_main(_signum, _frame) -> None:
+    """Ctrl-C as Locust handles it, but always in its main greenlet: Python raises it in whichever
+    greenlet is running, and one serving a web request then prints a traceback of its own."""
+    if gevent.getcurrent() is _MAIN:
+        raise KeyboardInterrupt
+    gevent.get_hub().loop.run_callback(_MAIN.throw, KeyboardInterrupt)
+
+
 def _fail(message: str) -> None:
     sys.stderr.write(f"error: {message}\n")
     sys.exit(2)
@@ -96,6 +108,7 @@ def _init(environment, **_kw) -> None:
         runner.register_message("rh_flush", _flush)
         environment.events.report_to_master.add_listener(lambda client_id, data: _report(environment, data))
         return
+    signal.signal(signal.SIGINT, _ctrl_c_to_main)
     try:
         side = MasterSide(environment.parsed_options, REPO)
     except ValueError as e:

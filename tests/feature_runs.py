@@ -10,7 +10,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,6 +24,7 @@ class Outcome:
     passed: list[str]
     failed: dict[str, str]  # test name -> failure message
     output: str
+    skipped: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         """For assertion messages (pass ``str(outcome)``: pytest shortens a repr, and the failing
@@ -35,7 +36,7 @@ def run_pytest(args: list[str], cwd: Path, junit: Path) -> Outcome:
     """``python -m pytest ARGS --junitxml JUNIT`` in ``cwd``; the outcome of every test case."""
     command = [sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider", "-q", f"--junitxml={junit}", "-o", "junit_family=xunit2"]
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S, env=dict(os.environ), check=False)
-    passed, failed = [], {}
+    passed, failed, skipped = [], {}, []
     if junit.exists():
         for case in ET.parse(junit).getroot().iter("testcase"):
             problem = case.find("failure")
@@ -45,7 +46,9 @@ def run_pytest(args: list[str], cwd: Path, junit: Path) -> Outcome:
                 failed[case.get("name")] = problem.get("message", "") + "\n" + (problem.text or "")
             elif case.find("skipped") is None:
                 passed.append(case.get("name"))
-    return Outcome(done.returncode, passed, failed, done.stdout + done.stderr)
+            else:
+                skipped.append(case.get("name"))
+    return Outcome(done.returncode, passed, failed, done.stdout + done.stderr, skipped)
 
 
 def run_features(jobs: dict[str, list[str]], tmp: Path, parallel: int = 4) -> dict[str, Outcome]:

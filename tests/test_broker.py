@@ -60,7 +60,7 @@ def short_channels() -> dict:
     """The shipped `channels` scenario, shorter: poison and duplicates often enough in 40 returns."""
     scenario = load("channels").model_dump(mode="json")
     scenario["volumes"]["max_returns"] = 40
-    scenario["time_scale"] = 86_400
+    scenario["time_scale"] = 172_800
     for event_type in ("receipt.completed", "inspection.completed"):
         scenario["faults"]["events"]["by_event_type"][event_type]["malformed_rate"] = 0.12
     return scenario

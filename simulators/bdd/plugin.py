@@ -37,6 +37,7 @@ MARKERS = {
     "receiving": "partial receipts and split dispositions",
     "bad_input": "forged, stale and malformed deliveries",
     "sla": "service levels under a January peak",
+    "broker": "warehouse facts over RabbitMQ: stored before acked, poison dead-lettered (needs a broker)",
 }
 SCENARIO = pytest.StashKey[tuple]()
 

@@ -1,6 +1,11 @@
-"""Given steps that set up the world: scenario, seed, volumes, customers, policy and warehouse."""
+"""Given steps that set up the world: scenario, seed, volumes, customers, policy, warehouse and channels."""
 
 from __future__ import annotations
+
+import re
+import socket
+
+import pytest
 
 from simulators.bdd import vocabulary as v
 from simulators.bdd.steps.registry import step
@@ -138,3 +143,24 @@ def inspectors(returns_world: WorldUnderTest, n: str) -> None:
 def inspection_time(returns_world: WorldUnderTest, amount: str, unit: str) -> None:
     """The mean time an inspector spends on one return (exponentially distributed)."""
     returns_world.set("warehouse.inspect_minutes", v.duration(amount, unit) / 60)
+
+
+@step("given", "the {system:System} publishes {events} to the message broker",
+      example="Given the WMS publishes its receipts and inspections to the message broker")
+def by_broker(returns_world: WorldUnderTest, system: str, events: str) -> None:
+    """These facts travel by RabbitMQ instead of webhooks (docs/CONTRACT.md, "Message broker"):
+    `receipts`, `inspections`, `receipts and inspections` or `events`. Needs a broker on
+    127.0.0.1:5672 (guest, or RH_BROKER_USER / RH_BROKER_PASSWORD): the scenario is skipped,
+    saying so, when none answers there."""
+    sender = v.system(system)
+    words = [w for w in re.split(r",|\band\b", events.strip().lower().removeprefix("its ")) if w.strip()]
+    types = sorted({t for w in words for t in v.event_types(sender, w)})
+    if not _broker_listening():
+        pytest.skip("no message broker answers on 127.0.0.1:5672 (start RabbitMQ: rabbitmq-server -detached)")
+    returns_world.set("channels.broker", {"events": types})
+
+
+def _broker_listening(address: tuple[str, int] = ("127.0.0.1", 5672)) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        return s.connect_ex(address) == 0

@@ -30,6 +30,7 @@ INVARIANTS = {
     "nothing is done for a forged, stale or malformed delivery": "nothing-for-bad-input",
     "every throttled call waits as long as Retry-After says": "retry-after-honoured",
     "every write carries an Idempotency-Key": "idempotency-keys-on-writes",
+    "every malformed message ends in the layer's dead-letter queue": "poison-dead-lettered",
 }
 OUTCOMES = ("closed", "rejected", "cancelled")
 DESTINATIONS = {"available stock": "available", "refurbish stock": "refurbish", "scrap stock": "scrap",
