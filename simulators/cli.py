@@ -318,6 +318,9 @@ def run(
     from simulators.model.demand import DAY
 
     out = _people(output)
+    if spec.channels.broker is not None:
+        out.print(f"{', '.join(spec.channels.broker.events)} go by the message broker at {spec.channels.broker.url} "
+                  "(docs/CONTRACT.md, \"Message broker\"); the other events are webhooks")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
                   console=out, transient=True) as bar:
         task = bar.add_task(f"{spec.name} (seed {spec.seed})", total=spec.volumes.days * DAY, status="starting")

@@ -9,6 +9,7 @@ import ctypes
 import ctypes.util
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -48,8 +49,41 @@ class Unreachable(RuntimeError):
     """The integration layer cannot be reached (or did not start)."""
 
 
-def free_port() -> int:
+FREE_PORTS_FROM = 10_000  # well clear of the well-known and registered ports services use
+
+
+def _ephemeral_start() -> int:
+    """Where the kernel's range of ports for outgoing connections begins (Linux: 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a TIME_WAIT port is free
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(count: int = 1) -> int:
+    """A port free on loopback now (the first of ``count`` in a row), for a process to bind a
+    moment later. Chosen at random below the kernel's ephemeral range: a port from bind(0) is one
+    that any outgoing connection may take as its own before the child binds it (runs side by side
+    make hundreds of them: seen as "address already in use"); below that range, only another
+    explicit bind can, and a random choice among thousands makes that unlikely."""
+    top = _ephemeral_start() - count
+    for _ in range(200):
+        if top <= FREE_PORTS_FROM:
+            break
+        base = FREE_PORTS_FROM + secrets.randbelow(top - FREE_PORTS_FROM)
+        if all(_bindable(base + i) for i in range(count)):
+            return base
+    with socket.socket() as s:  # no room below the ephemeral range: the kernel's choice
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

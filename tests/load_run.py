@@ -76,11 +76,9 @@ def wait(directory: Path, procs: list[subprocess.Popen], timeout_s: float) -> Lo
 
 
 def _free_port() -> int:
-    import socket
+    from simulators.sut import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 def wait_for_env(directory: Path, timeout_s: float = 60.0) -> dict:

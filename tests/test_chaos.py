@@ -1,7 +1,8 @@
 """`chaos` exercises what its verdict claims, by construction: every (write, API fault) pair, every
 (event type, delivery fault) pair and every customer behaviour in every run, and three kills of
-the layer. Seeds 1-5 as a user runs them (`returns-harness run chaos --seed N`): the reference
-passes and the coverage view has no zero; a layer that acknowledges before it stores fails.
+the layer. Seeds 1-5 in virtual mode; seeds 1-3 live, as a user runs them (`returns-harness run chaos
+--seed N`): the reference passes and the coverage view has no zero; a layer that acknowledges
+before it stores fails.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from simulators.steps import API_FAULTS, STEPS, applies
 from simulators.world import World
 
 SEEDS = (1, 2, 3, 4, 5)
+LIVE_SEEDS = SEEDS[:3]  # side by side on 2 cores: three show "in every run" as five did, in less of the 10-minute suite
 
 
 def test_the_sweep_puts_every_fault_kind_on_every_step_it_can_meet():
@@ -74,16 +76,16 @@ def _run(seed: int, *options: str, cwd) -> dict:
 
 @pytest.fixture(scope="module")
 def chaos_runs(tmp_path_factory):
-    """Seeds 1-5 against the reference, and seed 1 against a layer that acknowledges before it
+    """Seeds 1-3 against the reference, and seed 1 against a layer that acknowledges before it
     stores, side by side (each run mostly waits on its compressed clock)."""
     base = tmp_path_factory.mktemp("chaos")
-    runs = [(seed, ()) for seed in SEEDS] + [(1, ("--defect=ack-before-store",))]
+    runs = [(seed, ()) for seed in LIVE_SEEDS] + [(1, ("--defect=ack-before-store",))]
     with ThreadPoolExecutor(len(runs)) as pool:
         verdicts = list(pool.map(lambda run: _run(run[0], *run[1], cwd=base), runs))
     return dict(zip(runs, verdicts, strict=True))
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", LIVE_SEEDS)
 def test_the_reference_passes_chaos_with_every_cell_exercised(chaos_runs, seed):
     verdict = chaos_runs[(seed, ())]
     failed = {c["name"]: [f"{v['return_id']}: {v['kind']}, {v['message']}" for v in c["violations"][:5]] or c["counts"]

@@ -78,7 +78,7 @@ def quiet() -> Scenario:
     return Scenario.model_validate(TINY)
 
 
-RUNS_AT_ONCE = 5  # live runs side by side: each mostly waits on its simulated clock (the 20 runs use half a core on average at 3)
+RUNS_AT_ONCE = 5  # live runs side by side: each mostly waits on its simulated clock (the 20 runs use 1.1 cores)
 
 
 @pytest.fixture(scope="module")

@@ -156,14 +156,14 @@ def test_a_layer_at_a_url_is_started_killed_and_restarted_through_its_own_comman
     the same database passes too: each run's ids carry its own run id, so nothing is cleared."""
     from simulators.sut import free_port
 
-    port, base = free_port(), free_port()
+    port, base = free_port(), free_port(count=5)  # the fakes on base+1..base+4
     spec = {**TINY, "name": "killed-twice", "faults": {"kills": {"count": 2, "down_s": 0.5, "up_s": 1}}}
     (tmp_path / "killed.yaml").write_text(yaml.safe_dump(spec))
     pid = tmp_path / "layer.pid"
     start = (f"{sys.executable} -m reference_middleware --port {port} --fakes-env out/.env.fakes "
              f"--database sqlite:///{tmp_path / 'layer.sqlite3'} 2>>layer.log & echo $! > {pid}")
     command = [sys.executable, "-m", "simulators.cli", "run", "killed.yaml", "--report-dir", "out",
-               "--sut-url", f"http://127.0.0.1:{port}/webhooks", "--base-port", str(base - 1 if base > 1 else base),
+               "--sut-url", f"http://127.0.0.1:{port}/webhooks", "--base-port", str(base),
                "--sut-start", start, "--sut-stop", f"kill -KILL $(cat {pid})"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
@@ -186,10 +186,10 @@ def test_a_layer_started_by_hand_is_waited_for_once_the_fakes_are_up(tmp_path):
     person (here: this test) starts with those settings; a layer that never comes is exit 3."""
     from simulators.sut import free_port
 
-    port, base = free_port(), free_port()
+    port, base = free_port(), free_port(count=5)  # the fakes on base+1..base+4
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     url = f"http://127.0.0.1:{port}/webhooks"
-    common = ["--sut-url", url, "--base-port", str(base - 1 if base > 1 else base)]
+    common = ["--sut-url", url, "--base-port", str(base)]
     never = subprocess.run([sys.executable, "-m", "simulators.cli", "run", "tiny.yaml", "--report-dir", "gone", *common, "--sut-wait", "1"],
                            capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False, env={**os.environ, "COLUMNS": "200"})
     assert never.returncode == 3 and "did not accept connections within 1 s" in never.stderr, never.stdout + never.stderr
@@ -209,3 +209,22 @@ def test_a_layer_started_by_hand_is_waited_for_once_the_fakes_are_up(tmp_path):
             layer.wait(timeout=10)
     assert harness.returncode == 0, out[-3000:]
     assert "waiting up to 60 s for your layer" in out and "is up" in out
+
+
+def test_ports_for_children_come_from_below_the_range_outgoing_connections_use():
+    """A child binds its port a moment after the harness chose it; a port from bind(0) is one any
+    outgoing connection may take meanwhile ("address already in use" with runs side by side)."""
+    import socket
+
+    from simulators.sut import _ephemeral_start, free_port
+
+    for count in (1, 5):
+        base = free_port(count=count)
+        assert base + count <= _ephemeral_start()
+        socks = [socket.socket() for _ in range(count)]
+        try:
+            for offset, s in enumerate(socks):
+                s.bind(("127.0.0.1", base + offset))  # every one of them free
+        finally:
+            for s in socks:
+                s.close()
