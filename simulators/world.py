@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import gc
 import itertools
-import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable

@@ -139,6 +139,40 @@ def test_a_run_leaves_nothing_of_its_own_on_the_broker(runs):
     assert asyncio.run(declared()) == []
 
 
+def test_a_fact_no_queue_is_bound_for_comes_back_and_is_not_confirmed(rabbitmq):
+    """`mandatory`: before the layer binds its queue a publish is returned, not silently dropped,
+    and the delivery is retried (no answer); once a queue is bound, the broker confirms (202)."""
+    import aio_pika
+
+    from simulators.channels.broker import BrokerChannel
+    from simulators.scenario import BrokerChannel as BrokerSettings
+
+    async def go() -> tuple:
+        channel = BrokerChannel(BrokerSettings(events=["receipt.completed"]), run_id=f"t{time.time_ns() % 10**6:06d}")
+        await channel.open()
+        headers = {"webhook-id": "evt_1", "x-correlation-id": "RET-1"}
+        try:
+            unbound = await channel.send(channel.url_for("receipt.completed"), headers, b"{}", 5.0)
+            connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
+            async with connection:
+                amqp = await connection.channel()
+                queue = await amqp.declare_queue(channel.topology.queue, durable=True)
+                await queue.bind(channel.topology.exchange, routing_key="receipt.completed")
+                bound = await channel.send(channel.url_for("receipt.completed"), headers, b"{}", 5.0)
+                message = await queue.get(timeout=5)
+                await message.ack()
+            return unbound, bound, message
+        finally:
+            await channel.close()
+            await channel.remove(queues=True)
+
+    unbound, bound, message = asyncio.run(go())
+    assert unbound.status is None and "no queue is bound" in unbound.error and unbound.by_layer is False
+    assert bound.status == 202 and bound.by_layer is False
+    assert (message.message_id, message.correlation_id, message.type, message.delivery_mode) == (
+        "evt_1", "RET-1", "receipt.completed", aio_pika.DeliveryMode.PERSISTENT)
+
+
 def test_an_unreachable_broker_is_exit_3_naming_it(tmp_path):
     scenario = short_channels()
     scenario["channels"]["broker"]["url"] = "amqp://127.0.0.1:9/"

@@ -16,7 +16,6 @@ dead-letter queue holds, and :meth:`BrokerChannel.remove` removes the run's name
 
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -68,7 +67,6 @@ class BrokerChannel:
         self.url = settings.url  # no credentials: this one may be journaled and shown
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
-        self._lock = asyncio.Lock()
 
     async def open(self, timeout_s: float = 10.0) -> None:
         """Connect and declare the exchange; a broker that cannot be reached is a clear error."""
@@ -110,7 +108,7 @@ class BrokerChannel:
             reason = (f"the broker returned it: no queue is bound to {self.topology.exchange} for {routing_key!r} "
                       "(the layer declares and binds its queue at startup)") if returned else f"the broker did not confirm it: {e}"
             return Answer(None, None, reason, by_layer=False)
-        except (AMQPError, OSError, TimeoutError, asyncio.TimeoutError) as e:
+        except (AMQPError, OSError, TimeoutError) as e:
             return Answer(None, None, f"broker: {type(e).__name__}: {e}", by_layer=False)
         return Answer(CONFIRMED, None, None, by_layer=False)
 
