@@ -216,6 +216,13 @@ def test_summary_leaves_zeros_out_and_folds_each_group_to_a_line():
     assert "40 points" in part and "[0," not in part  # a series is named, not listed
 
 
+def test_coverage_shows_the_queue_when_facts_went_through_one(verdict):
+    verdict["coverage"] = {"queue": {"poison messages": 0}}
+    html = render_html(verdict)
+    part = html[html.index('id="coverage"'):]
+    assert "The message queue" in part and "poison messages" in part and 'class="num bad">0<' in part
+
+
 def test_a_folded_tail_is_red_only_where_it_is_over_the_threshold():
     from simulators.report.svg import histogram
 

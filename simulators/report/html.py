@@ -205,6 +205,9 @@ def _coverage_section(verdict: dict) -> str:
                     "Calls the layer made of each kind, and how many met each fault. A zero is a fault this run never put to that step.")
             + _grid("Events × delivery faults", cells.get("events"), "Facts of each type that met each delivery fault.")
             + _grid("Customer and world behaviours", {"returns": behaviour}, "Returns that ended each way.")
+            + (_grid("The message queue", {"layer's queue": cells["queue"]},
+                     "Malformed messages the broker handed the layer: each must end in its dead-letter queue.")
+               if isinstance(cells.get("queue"), dict) else "")
             + (_grid("The kill nemesis", {"layer": cells["nemesis"]}, "Times the layer was killed (SIGKILL) and started again; the aimed kill strikes the moment it has acknowledged a fact.")
                if isinstance(cells.get("nemesis"), dict) else ""))
 
