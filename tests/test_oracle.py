@@ -228,7 +228,7 @@ def test_acknowledgements_slow_only_while_the_machine_was_busy_are_unknown_not_f
     started = verdict["summary"]["harness"]["started_wall"]
     second = f"floor(sent_wall - {started})::INTEGER"
 
-    def judged(name: str, slow_where: str, pressure: bool = True) -> dict:
+    def judged(name: str, slow_where: str, pressure: bool = True, quiet_from: int | None = None) -> dict:
         run = edited(path / "run", tmp_path / f"{name}-tables",
                      f"UPDATE deliveries SET latency_ms = CASE WHEN {slow_where} THEN 900 ELSE 10 END WHERE latency_ms IS NOT NULL")
         seconds = range(int(query(run, f"SELECT max({second}) FROM deliveries")[0][0]) + 1)
@@ -236,7 +236,8 @@ def test_acknowledgements_slow_only_while_the_machine_was_busy_are_unknown_not_f
         def change(small):
             small["scenario"]["slas"]["ack_latency_ms_p99"] = 500
             small["summary"]["harness"]["loop_stall_ms"].update(p99=1.0, max=1.0)  # the harness itself kept time
-            small["summary"]["harness"]["cpu_pressure"] = [[t, 90.0 if t % 2 == 0 else 5.0] for t in seconds] if pressure else None
+            busy_at = (lambda t: t % 2 == 0) if quiet_from is None else (lambda t: t < quiet_from)
+            small["summary"]["harness"]["cpu_pressure"] = [[t, 90.0 if busy_at(t) else 5.0] for t in seconds] if pressure else None
         again = reconcile(with_small(run, tmp_path / name, change))
         return next(c for c in again["checks"] if c["name"] == "acknowledgement-latency")
 
@@ -244,6 +245,10 @@ def test_acknowledgements_slow_only_while_the_machine_was_busy_are_unknown_not_f
     assert busy_only["valid"] is None and "waited for a CPU" in busy_only["reason"] and "quieter machine" in busy_only["reason"]
     assert judged("always", "true")["valid"] is False  # slow in the quiet seconds too: the layer's
     assert judged("no-psi", f"{second} % 2 = 0", pressure=False)["valid"] is False  # no way to tell: the verdict stands
+    # Busy all but the last second, slow throughout: the few quiet answers alone exceed the 1% a p99
+    # allows the whole run, so however fast the busy ones might have been, the layer fails.
+    last = int(query(path / "run", f"SELECT max({second}) FROM deliveries")[0][0])
+    assert judged("quiet-tail", "true", quiet_from=last)["valid"] is False
 
 
 def test_a_return_lost_while_the_layer_was_not_answering_is_undecidable_not_a_fail(correct, tmp_path):

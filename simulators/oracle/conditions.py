@@ -18,18 +18,18 @@ Beside them, what the run asked of the layer (its load) and which clock timed it
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import duckdb
 
-from simulators.oracle.checks import CLOCKS, FINE, percentile
+from simulators.oracle.checks import CLOCKS, FINE
 from simulators.oracle.observed import BAD_DELIVERY
 from simulators.selfwatch import advice, distortion
 
 NEUTRAL = (*FINE, "samples", "over", "missing")
 BAD = "(" + ", ".join(f"'{kind}'" for kind in BAD_DELIVERY) + ")"
 BUSY_PERCENT = 25.0  # a wall second in which some task waited for a CPU this much of the time is busy
-QUIET_SAMPLES_MIN = 20  # answers in quiet seconds needed to judge the layer on them alone
 SILENCE_MIN_S = 2.0  # unanswered deliveries spanning less than this are a hiccup, not a silence
 
 
@@ -94,8 +94,8 @@ def behind(checks: list[dict[str, Any]], harness: dict[str, Any] | None, clock: 
 
 
 def quiet_acks(con: duckdb.DuckDBPyConnection, harness: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The acknowledgements answered in the run's quiet seconds (CPU pressure under
-    BUSY_PERCENT): how many, their p99, and how many seconds were busy. None without PSI."""
+    """The acknowledgement latencies answered in the run's quiet seconds (CPU pressure under
+    BUSY_PERCENT), and how many seconds were busy. None without PSI."""
     pressure = (harness or {}).get("cpu_pressure")
     if not pressure:
         return None
@@ -103,25 +103,29 @@ def quiet_acks(con: duckdb.DuckDBPyConnection, harness: dict[str, Any] | None) -
     values = [v for (v,) in con.execute(
         "SELECT latency_ms FROM deliveries WHERE status IS NOT NULL AND latency_ms IS NOT NULL "
         "AND list_contains(?, floor(sent_wall - ?)::INTEGER)", [quiet, harness["started_wall"]]).fetchall()]
-    return {"samples": len(values), "p99": percentile(values, 99) if values else None,
-            "busy_seconds": len(pressure) - len(quiet), "seconds": len(pressure),
+    return {"latencies": values, "busy_seconds": len(pressure) - len(quiet), "seconds": len(pressure),
             "peak_percent": max(percent for _, percent in pressure)}
 
 
 def busy(checks: list[dict[str, Any]], quiet: dict[str, Any] | None) -> None:
     """Acknowledgements too slow only while the machine was busy are the machine's as much as
-    the layer's: UNKNOWN, unless the answers of the quiet seconds fail on their own."""
+    the layer's: UNKNOWN, unless the quiet seconds fail the SLA on their own. They do when they
+    alone hold more answers over the limit than the percentile allows the whole run (for a p99,
+    1% of all answers): however fast the busy seconds' answers might have been, the percentile
+    is over the limit, so a busy machine cannot have caused it."""
     ack = next((c for c in checks if c["name"] == "acknowledgement-latency"), None)
     if quiet is None or ack is None or ack["valid"] is not False or not quiet["busy_seconds"]:
         return
+    sla = ack["sla"]
+    over = sum(v > sla["threshold"] for v in quiet["latencies"])
+    allowed = math.floor((1 - sla["percentile"] / 100) * sla["samples"])
+    if over > allowed:
+        return  # the layer's, busy machine or not
     busy = (f"some task on this machine waited for a CPU at least {BUSY_PERCENT:g}% of the time in {quiet['busy_seconds']} of the "
             f"run's {quiet['seconds']} wall seconds (up to {quiet['peak_percent']:g}%)")
-    advice = "; run on a quieter machine (fewer jobs beside it) to judge acknowledgement latency"
-    if quiet["samples"] < QUIET_SAMPLES_MIN:
-        _undecidable(ack, f"{busy}, and only {quiet['samples']} answers came in quiet seconds{advice}")
-    elif quiet["p99"] <= ack["sla"]["threshold"]:
-        _undecidable(ack, f"{busy}; the {quiet['samples']} answers of the quiet seconds have a p99 of {quiet['p99']:g} ms, "
-                          f"within the limit{advice}")
+    _undecidable(ack, f"{busy}; the quiet seconds' {len(quiet['latencies'])} answers have {over} over the limit, which "
+                      f"p{sla['percentile']:g} allows up to {allowed} of the run's {sla['samples']}: the slow ones could be the "
+                      "machine's; run on a quieter machine (fewer jobs beside it) to judge acknowledgement latency")
 
 
 def load(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
