@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 
+from simulators.faults import SIGNATURE_FAULTS  # n/a for facts that travel unsigned
 from simulators.steps import API_FAULTS, STEPS, WRITES, Step, applies
 
 
@@ -27,7 +28,6 @@ EVENT_FAULTS = ("duplicate", "semantic-duplicate", "reordered", "delayed", "miss
 BEHAVIOURS = ("cancelled", "cancelled before approval", "never-shipped", "returned-to-sender", "rejected", "other-site",
               "partial receipt")
 REFUSED = ("error", "outage", "rate_limit", "concurrency_limit")
-SIGNATURE_FAULTS = ("forged", "clock-skew", "rotated-secret")  # n/a for facts that travel unsigned
 AIMED = "kills just after an acknowledgement"  # the nemesis's aimed kill (n/a when the scenario aims none)
 
 # Check -> (what a defect would need, cells summed): ("api", steps, kinds), ("events", types, kinds),
