@@ -16,13 +16,14 @@ import gc
 import itertools
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable
 from typing import IO
 
 import simpy
 
 from simulators.domain import plain_id
-from simulators.delivery import Deliverer, Event, HttpTransport, Transports
+from simulators.delivery import Deliverer, DeliveryOptions, Event, HttpTransport, Outcome, Transports
 from simulators.faults import FaultPlan, heal_api_faults, install_api_faults
 from simulators.model.demand import DAY
 from simulators.model.expected import Expectation
@@ -54,6 +55,21 @@ def _fewer_collections():
         gc.set_threshold(*before)
 
 
+# When the layer accepted (2xx) a copy it should have refused, the world waits this long (wall)
+# before it stops waiting on the layer for that return: a layer that took a forged or malformed
+# delivery acts on it within this time, or the oracle does not see the writes it must not make.
+REFUSED_GRACE_WALL_S = 3.0
+
+
+@dataclass(slots=True)
+class _Refused:
+    """The facts of one return that were only delivered in copies a receiver must refuse."""
+
+    types: set[str] = field(default_factory=set)
+    in_flight: int = 0  # of those deliveries, not ended yet
+    accepted_at: float | None = None  # monotonic, when the layer last accepted one (it should not)
+
+
 class World:
     def __init__(self, scenario: Scenario, *, live: bool = False, trace_sink: IO[bytes] | None = None,
                  lean: bool | None = None, keep_expectations: bool | None = None,
@@ -80,7 +96,8 @@ class World:
         self.trace = Trace(scenario.epoch, trace_sink)
         self.expectations: dict[str, Expectation] = {}
         self.model = ReturnsModel(self.env, scenario, self.stores, self.trace, self._expect, self._finished, lean=self.lean,
-                                  stall_after_wall_s=stall_after_wall_s if live else 0.0, layer_quiet_s=self._layer_quiet_s)
+                                  stall_after_wall_s=stall_after_wall_s if live else 0.0, layer_quiet_s=self._layer_quiet_s,
+                                  hopeless=self.hopeless)
         self.events: Counter[str] = Counter()
         self.deliverer: Deliverer | None = None
         self.stand_in: InlineIntegration | None = None
@@ -98,6 +115,7 @@ class World:
         self.dead_lettered: set[str] | None = None  # message ids in the layer's dead-letter queue after the run
         self.broker = None  # the broker channel of a live run, after it (its names are removed with remove_channels)
         self._overtime_until: float | None = None  # past the settle limit, while the layer is still at work
+        self._refused: dict[str, _Refused] = {}  # return id -> its facts only ever delivered refusable (live mode)
         for store in (self.stores["returns_portal"], self.stores["carrier"], self.stores["wms"]):
             store.listeners.append(self._announced)
 
@@ -107,6 +125,21 @@ class World:
         is not stalling this return yet."""
         return time.monotonic() - max(app.state.system.last_call for app in self.apps.values())
 
+    def hopeless(self, return_id: str, needs: frozenset[str]) -> bool:
+        """Whether no layer can give this return what it waits for: one of the facts it ``needs``
+        was only ever delivered malformed, forged or stale, and every such delivery has ended
+        (refused to the last attempt; or accepted, and REFUSED_GRACE_WALL_S have passed)."""
+        refused = self._refused.get(return_id)
+        return (refused is not None and not refused.in_flight and not refused.types.isdisjoint(needs)
+                and (refused.accepted_at is None or time.monotonic() - refused.accepted_at >= REFUSED_GRACE_WALL_S))
+
+    def _delivery_ended(self, event: Event, options: DeliveryOptions, outcome: Outcome) -> None:
+        refused = self._refused.get(event.correlation_id)
+        if refused is not None and options.refused:
+            refused.in_flight -= 1
+            if outcome is Outcome.DELIVERED:
+                refused.accepted_at = time.monotonic()
+
     def _expect(self, expectation: Expectation) -> None:
         if self.keep_expectations:
             self.expectations[expectation.return_id] = expectation
@@ -115,6 +148,7 @@ class World:
         """A return has ended: its expectation goes to the trace; a lean world forgets it."""
         self.trace.emit(self.env.now, "expected", **vars(exp))
         self._facts_seen.pop(exp.return_id, None)
+        self._refused.pop(exp.return_id, None)
         if not self.lean:
             return
         portal = self.stores["returns_portal"]
@@ -152,6 +186,10 @@ class World:
             self.trace.emit(self.env.now, "fault", fault=kind, event_id=event_id, correlation_id=correlation_id)
         if self.deliverer is None:
             return
+        if deliveries and all(options.refused for _, options in deliveries):
+            refused = self._refused.setdefault(correlation_id, _Refused())
+            refused.types.add(event_type)
+            refused.in_flight += len(deliveries)
         for label, options in deliveries:
             delivered_id = self._event_id() if label == "semantic" else event_id
             self.deliverer.submit(Event(id=delivered_id, type=event_type, occurred_at=self.clock.now(),
@@ -268,6 +306,7 @@ class World:
 
         self.deliverer = Deliverer(self.driver, transport, url_for=url_for, secret=secret,
                                    schedule=self.scenario.delivery.schedule, timeout_s=self.scenario.delivery.timeout_s)
+        self.deliverer.on_ended.append(self._delivery_ended)
         self.selfwatch = SelfWatch() if watch_self else None
         if self.selfwatch:
             self.driver.on_late = self.selfwatch.late

@@ -310,6 +310,14 @@ def test_a_return_the_world_stopped_waiting_for_is_caught_up_if_the_layer_finish
     check = ends(unfinished)
     assert check["valid"] is False and check["counts"]["lost"] == 1
     assert check["violations"][0]["message"] == "awaiting-refund (portal: inspected)"
+    # A forged carrier scan is no excuse for a refund the layer never made: it needed the
+    # receipt and the inspection, which it had. A forged inspection is.
+    scan = edited(unfinished, tmp_path / "scan", f"INSERT INTO faults VALUES (1000000, 'forged', 'evt_scan', 'tracking.updated', '{rid}')")
+    assert ends(scan)["counts"]["lost"] == 1
+    inspection = edited(unfinished, tmp_path / "inspection",
+                        f"INSERT INTO faults VALUES (1000000, 'forged', 'evt_insp', 'inspection.completed', '{rid}')")
+    excused = check["counts"].get("excused", 0)
+    assert ends(inspection)["counts"].get("lost", 0) == 0 and ends(inspection)["counts"]["excused"] == excused + 1
 
 
 def test_a_checker_that_raises_is_unknown_with_its_error_not_a_crash(correct, monkeypatch):

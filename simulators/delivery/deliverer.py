@@ -101,6 +101,11 @@ class DeliveryOptions:
     rotated: bool = False  # two signatures: the old secret's, then the new one's
     fault: str | None = None  # label for the journal ("duplicate", "reordered" ...)
 
+    @property
+    def refused(self) -> bool:
+        """A correct receiver must refuse this delivery (malformed, forged or stale): no layer can act on it."""
+        return self.malformed or self.wrong_secret or self.timestamp_skew_s < 0
+
 
 UNANSWERED_RETRY_WALL_S = 1.0  # an unanswered attempt is retried after at least this long (wall)
 
@@ -217,6 +222,8 @@ class Deliverer:
         # Told of each delivery the layer acknowledged (2xx), as soon as it answers: the kill
         # nemesis aims at the moment after an acknowledgement.
         self.on_acknowledged: list[Callable[[Event], None]] = []
+        # Told of each delivery once it has no attempt left (delivered, given up or disabled).
+        self.on_ended: list[Callable[[Event, DeliveryOptions, Outcome], None]] = []
 
     # -- the world's side -------------------------------------------------------------------
 
@@ -282,7 +289,7 @@ class Deliverer:
             if delivery.url in self.disabled:
                 answer = Answer(None, None, "not sent: the endpoint was disabled by an earlier 410")
                 self._record(delivery, due, self.scheduler.now(), (None, None), answer, None, None, Outcome.DISABLED)
-                return
+                return self._ended(delivery, Outcome.DISABLED)
             headers = self._headers(delivery)
             sent_at_wall, sent_at_sim = time.time(), self.scheduler.now()
             start = time.perf_counter()
@@ -310,8 +317,14 @@ class Deliverer:
                 for listener in self.on_acknowledged:
                     listener(delivery.event)
             self._record(delivery, due, ended_sim, (sent_at_wall, sent_at_sim), answer, latency_ms, uncorrected_us / 1000, outcome)
+            if outcome is not Outcome.RETRY:
+                self._ended(delivery, outcome)
         finally:
             self._done_one()
+
+    def _ended(self, delivery: _Delivery, outcome: Outcome) -> None:
+        for listener in self.on_ended:
+            listener(delivery.event, delivery.options, outcome)
 
     def _heard(self, answer: Answer) -> None:
         if answer.status is not None:

@@ -53,6 +53,10 @@ STALL_AFTER_WALL_S = 15.0
 # backing off under throttling, or a backlog that has not reached this return yet, is not
 # stalling), up to this long at most.
 STALL_AT_MOST_WALL_S = 60.0
+# The facts each wait on the layer needs: when every delivery of one of them had to be refused
+# (malformed, forged, stale), no layer can act, and the live world stops waiting (see World.hopeless).
+APPROVAL_NEEDS = frozenset({"return.created"})
+REFUND_NEEDS = frozenset({"receipt.completed", "inspection.completed"})
 # What a return still waiting on the layer when the settle phase runs out is stalled at.
 AWAITING = {"requested": "stalled:awaiting-approval", "inspected": "stalled:awaiting-refund"}
 
@@ -85,12 +89,14 @@ class ReturnsModel:
                  on_expectation: Callable[[Expectation], None],
                  on_finished: Callable[[Expectation, str | None], None] = lambda exp, receipt_id: None,
                  *, lean: bool = False, stall_after_wall_s: float = 0.0,
-                 layer_quiet_s: Callable[[], float] = lambda: math.inf) -> None:
+                 layer_quiet_s: Callable[[], float] = lambda: math.inf,
+                 hopeless: Callable[[str, frozenset[str]], bool] = lambda return_id, needs: False) -> None:
         """``on_expectation`` hears of each return when requested, ``on_finished`` when it ends
         (with its receipt id, if any). A ``lean`` model forgets what an ended return needed. A
         live one waits on the layer for ``stall_after_wall_s`` at least (STALL_AFTER_WALL_S), and
         longer while ``layer_quiet_s()`` (wall seconds since the layer's last call to any fake)
-        says the layer is still at work."""
+        says the layer is still at work; not at all once ``hopeless(return id, facts needed)``
+        says the layer was only ever handed refusable copies of one of those facts."""
         self.env = env
         self.scenario = scenario
         self.portal, self.carrier, self.wms = stores["returns_portal"], stores["carrier"], stores["wms"]
@@ -132,6 +138,7 @@ class ReturnsModel:
         self.stall_at_most_s = max(self.stall_after_s, STALL_AT_MOST_WALL_S * scenario.time_scale) if stall_after_wall_s else self.stall_after_s
         self.stall_after_wall_s = stall_after_wall_s
         self.layer_quiet_s = layer_quiet_s
+        self.hopeless = hopeless
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -154,12 +161,13 @@ class ReturnsModel:
     def _lognormal_s(self, rng: random.Random, median_days: float, sigma: float) -> float:
         return rng.lognormvariate(math.log(median_days * DAY), sigma)
 
-    def _wait_for(self, ready: Callable[[], bool]) -> Generator:
+    def _wait_for(self, exp: Expectation, needs: frozenset[str], ready: Callable[[], bool]) -> Generator:
         """Look again every POLL_S until ready; False when stalled: no move for stall_after_s, and
-        (live) the layer quiet for stall_after_wall_s, or stall_at_most_s passed."""
+        (live) the layer quiet for stall_after_wall_s, or stall_at_most_s passed, or hopeless."""
         deadline, last = self.env.now + self.stall_after_s, self.env.now + self.stall_at_most_s
         while not ready():
-            if self.env.now >= last or self.env.now >= deadline and self.layer_quiet_s() >= self.stall_after_wall_s:
+            if self.env.now >= last or self.env.now >= deadline and self.layer_quiet_s() >= self.stall_after_wall_s \
+                    or self.hopeless(exp.return_id, needs):
                 return False
             yield self.env.timeout(POLL_S)
         return True
@@ -207,7 +215,7 @@ class ReturnsModel:
             return self._move(exp, "cancelled")
         self.awaiting_layer.add(exp.return_id)
         approved = yield from self._wait_for(
-            lambda: self._status(exp) in (ReturnStatus.APPROVED, ReturnStatus.REJECTED, ReturnStatus.CANCELLED)
+            exp, APPROVAL_NEEDS, lambda: self._status(exp) in (ReturnStatus.APPROVED, ReturnStatus.REJECTED, ReturnStatus.CANCELLED)
             and (self._status(exp) is not ReturnStatus.APPROVED or self._label(exp) is not None),
         )
         self.awaiting_layer.discard(exp.return_id)
@@ -365,7 +373,7 @@ class ReturnsModel:
         self._move(exp, "inspected", inspection_id=inspection.id, refund_cents=exp.refund_cents,
                    units=[[u.item_id, u.quantity, u.condition.value, u.disposition.value] for u in exp.inspected])
         self.awaiting_layer.add(exp.return_id)
-        closed = yield from self._wait_for(lambda: self._status(exp) is ReturnStatus.CLOSED)
+        closed = yield from self._wait_for(exp, REFUND_NEEDS, lambda: self._status(exp) is ReturnStatus.CLOSED)
         self.awaiting_layer.discard(exp.return_id)
         self._move(exp, "closed" if closed else "stalled:awaiting-refund")
 

@@ -225,7 +225,9 @@ def terminal(con, scenario) -> Result:
         if r["stalled"]:
             return f"{r['expected_outcome'].removeprefix('stalled:')} (portal: {r['status']})"
         return f"ineligible ({r['ineligible_reason']}) but {r['status']}, not rejected"
-    # Excused: the facts it needed only ever arrived malformed or forged, so no layer could act.
+    # Excused: the facts it waited on only ever arrived malformed or forged, so no layer could act
+    # (its request, for an approval; its receipt or inspection, for a refund: a forged scan
+    # excuses neither).
     # Caught up: the world stopped waiting (its patience is capped in wall seconds, and a busy
     # machine or a long backlog can outlast it) but the layer did finish what it waited for.
     return judged(con, """
@@ -235,7 +237,8 @@ def terminal(con, scenario) -> Result:
             WHEN outcome = 'stalled:awaiting-approval' AND (status IN ('rejected', 'cancelled')
                                                             OR status = 'approved' AND rmas > 0 AND labels > 0) THEN 'caught-up'
             WHEN outcome = 'stalled:awaiting-refund' AND status = 'closed' THEN 'caught-up'
-            WHEN outcome LIKE 'stalled%' THEN CASE WHEN any_excused THEN 'excused' ELSE 'lost' END
+            WHEN outcome = 'stalled:awaiting-refund' THEN CASE WHEN goods_excused THEN 'excused' ELSE 'lost' END
+            WHEN outcome LIKE 'stalled%' THEN CASE WHEN created_excused THEN 'excused' ELSE 'lost' END
             ELSE 'ok' END AS outcome
         FROM per_return""", message)
 

@@ -101,7 +101,7 @@ CREATE TEMP TABLE per_return AS
         coalesce(h.changes, 0) AS changes, coalesce(h.regressions, 0) AS regressions, h.moves_back, h.reopened, h.approved_at, h.closed_at,
         o.request_offered_at, o.request_due_at, o.inspection_offered_at, o.inspection_due_at,
         p.status, p.requested_at, p.refund_amount, p.refund_memo_id, coalesce(h.refunded_shown, false) AS refunded_shown,
-        coalesce(x.created_bad, false) AS created_excused, x.return_id IS NOT NULL AS any_excused,
+        coalesce(x.created_bad, false) AS created_excused, coalesce(x.goods_bad, false) AS goods_excused,
         -- The warehouse inspected it and the layer could know (the receipt and inspection did not
         -- only ever arrive malformed or forged): the inspection's writes are owed.
         e.inspected_units > 0 AND NOT coalesce(x.goods_bad, false) AS owed_goods
