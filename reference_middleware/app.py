@@ -106,18 +106,22 @@ def create_app(settings: Settings) -> FastAPI:
         workers = Workers(settings, repo, Workflow(settings, repo, fakes))
         state.update(repo=repo, workers=workers)
         workers.start()
-        broker = None
-        if settings.broker is not None:  # imported only then: webhooks alone need no broker client
+        channels = []  # each imported only when used: webhooks alone need no broker or SSH client
+        if settings.broker is not None:
             from reference_middleware.broker import BrokerIntake
 
-            broker = BrokerIntake(settings.broker, state["intake"], settings.defects)
+            channels.append(BrokerIntake(settings.broker, state["intake"], settings.defects))
+        if settings.batch is not None:
+            from reference_middleware.batch import BatchIntake
+
+            channels.append(BatchIntake(settings.batch, state["intake"], settings.defects))
         try:
-            if broker is not None:
-                await broker.start()
+            for channel in channels:
+                await channel.start()
             yield
         finally:
-            if broker is not None:
-                await broker.stop()
+            for channel in channels:
+                await channel.stop()
             await workers.stop()
             await fakes.aclose()
             await repo.close()

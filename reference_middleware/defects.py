@@ -106,6 +106,12 @@ class Defect(StrEnum):
     for a weekend at full speed; the queue's metrics looked healthy, and no one could replay it."""
 
 
+    ACCEPTS_TRUNCATED_BATCH = "accepts-truncated-batch"
+    """A batch file is booked row by row as it is read, and archived, whatever its trailer says.
+    Incident: a WMS export cut off by a full disk was booked as the day's receipts; the missing
+    half never arrived, and the re-export the next night booked the first half again."""
+
+
 # Defects that schedule work by the harness's business clock: a layer with one of them is judged
 # in business time (the reference says so on /healthz, as `"clock": "business"`).
 BUSINESS_CLOCK = frozenset({Defect.NIGHTLY_REFUNDS, Defect.BATCH_CLOSING, Defect.RMA_BATCH})

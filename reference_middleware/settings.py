@@ -51,9 +51,38 @@ def broker_from_env(env: dict[str, str]) -> BrokerSettings | None:
     return BrokerSettings(**values)
 
 
+class BatchSettings(BaseModel):
+    """The batch-file channel (docs/CONTRACT.md, "Batch files"), from RH_SFTP_* and RH_BATCH_*."""
+
+    host: str
+    port: int
+    user: str
+    password: str = Field(description="a secret: never logged")
+    host_key: str = Field(description="the server's public key (OpenSSH format): the only one trusted")
+    inbox: str
+    archive: str
+    rejected: str
+    poll_s: float = Field(0.2, gt=0, description="How often the inbox is listed (wall seconds)")
+
+
+BATCH_ENV = {"host": "RH_SFTP_HOST", "port": "RH_SFTP_PORT", "user": "RH_SFTP_USER", "password": "RH_SFTP_PASSWORD",
+             "host_key": "RH_SFTP_HOST_KEY", "inbox": "RH_BATCH_INBOX", "archive": "RH_BATCH_ARCHIVE", "rejected": "RH_BATCH_REJECTED"}
+
+
+def batch_from_env(env: dict[str, str]) -> BatchSettings | None:
+    """The batch channel if RH_SFTP_HOST is set; the other variables must then be there too."""
+    if not env.get("RH_SFTP_HOST"):
+        return None
+    missing = [name for name in BATCH_ENV.values() if not env.get(name)]
+    if missing:
+        raise ConfigError(f"RH_SFTP_HOST is set but {', '.join(missing)} missing: the harness writes them all to the fakes' env file")
+    return BatchSettings(**{field: env[name] for field, name in BATCH_ENV.items()})
+
+
 class Settings(BaseModel):
     fakes: dict[str, FakeEndpoint]
     broker: BrokerSettings | None = Field(None, description="Events also consumed from a message broker")
+    batch: BatchSettings | None = Field(None, description="Events also picked up as batch files over SFTP")
     webhook_secret: str = Field(description="Standard Webhooks secret shared with the sender (whsec_...)")
     database: str = Field("sqlite://:memory:", description="sqlite:///relative/path, sqlite:////absolute/path, sqlite://:memory: or postgresql://...")
     defects: frozenset[Defect] = frozenset()
@@ -152,4 +181,4 @@ def load_settings(fakes_env: Path | None, **options) -> Settings:
     except Exception as e:  # noqa: BLE001 (the library raises binascii errors and others on a bad key)
         raise ConfigError(f"the webhook secret is not a Standard Webhooks secret (whsec_ and base64): {e}") from None
     return Settings(fakes=fakes_from_env(env), webhook_secret=secret, clock_url=env.get("RH_CLOCK_URL"),
-                    broker=broker_from_env(env), **options)
+                    broker=broker_from_env(env), batch=batch_from_env(env), **options)

@@ -321,6 +321,10 @@ def run(
     if spec.channels.broker is not None:
         out.print(f"{', '.join(spec.channels.broker.events)} go by the message broker at {spec.channels.broker.url} "
                   "(docs/CONTRACT.md, \"Message broker\"); the other events are webhooks")
+    if spec.channels.batch is not None:
+        b = spec.channels.batch
+        out.print(f"{', '.join(b.events)} go in batch files (every {b.every_hours:g} h from {b.at_hour:g}:00) on the harness's "
+                  "SFTP server (docs/CONTRACT.md, \"Batch files\"); the other events are webhooks")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
                   console=out, transient=True) as bar:
         task = bar.add_task(f"{spec.name} (seed {spec.seed})", total=spec.volumes.days * DAY, status="starting")

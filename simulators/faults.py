@@ -62,10 +62,19 @@ class FaultPlan:
         self.last: list[str] = []  # the kinds injected by the last call of deliveries()
         self.by_type = dict(self.faults.by_event_type)  # event type -> the faults it gets instead
         self.unsigned = frozenset(t.value for t in EventType if scenario.channels.carrier_of(t.value) != "webhook")
+        # Facts exported in files: a record is not malformed on its own, a file is cut short instead
+        # (the batch channel's truncated_rate).
+        self.filed = frozenset(t.value for t in EventType if scenario.channels.carrier_of(t.value) == "batch")
         self.sweep = scenario.faults.sweep
         self._swept_facts: Counter[str] = Counter()
         # With every rate at zero nothing can be injected: skip the draws (they decide nothing).
         self.idle = self.sweep is None and not any(getattr(f, name) for f in (self.faults, *self.by_type.values()) for name in _RATES)
+
+    def record(self, kind: str, event_id: str, event_type: str, correlation_id: str) -> None:
+        """A fault a channel did to a fact on its own (a batch file cut short or exported twice)."""
+        self.injected[kind] += 1
+        if self.keep_log:
+            self.log.append(Injected(kind, event_id, event_type, correlation_id))
 
     def _record(self, kind: str, event_id: str, event_type: str, correlation_id: str) -> None:
         self.injected[kind] += 1
@@ -98,6 +107,8 @@ class FaultPlan:
                 f.duplicate_rate, f.semantic_duplicate_rate, f.rotation_rate)) if draw < rate}
         if event_type in self.unsigned:
             kinds = kinds - SIGNATURE_FAULTS
+        if event_type in self.filed:
+            kinds = kinds - {"malformed"}
         if event_type == "tracking.updated" and "missing-scan" in kinds:
             self._record("missing-scan", event_id, event_type, correlation_id)
             return []

@@ -245,14 +245,39 @@ class BrokerChannel(_Section):
         return self
 
 
+class BatchChannel(_Section):
+    """Facts exported as flat files (CSV, a header and a trailer record count) to the harness's own
+    SFTP server, as older WMSs do; docs/CONTRACT.md, "Batch files", fixes the layout and folders."""
+
+    events: Annotated[list[EventTypeLiteral], Field(min_length=1)] = Field(
+        ["receipt.completed", "inspection.completed"],
+        description="Event types the WMS exports in its files (the others stay webhooks)")
+    every_hours: Annotated[float, Field(gt=0, le=168)] = Field(24, description="Hours between two exports (business time)")
+    at_hour: Annotated[float, Field(ge=0, lt=24)] = Field(2, description="The hour of the day of the first export (02:00: nightly)")
+    truncated_rate: Rate = Field(0, description="Files cut short as they are written (no trailer): the layer must refuse "
+                                                "them whole; their records come again in the next export")
+    duplicate_file_rate: Rate = Field(0, description="Files exported twice, under two names, with the same records")
+
+
 class Channels(_Section):
     """How facts reach the layer besides webhooks (the embedded default: webhooks only)."""
 
     broker: BrokerChannel | None = Field(None, description="Publish some WMS facts to a message broker")
+    batch: BatchChannel | None = Field(None, description="Export some WMS facts as files on an SFTP server")
+
+    @model_validator(mode="after")
+    def _one_channel_a_fact(self) -> Channels:
+        both = sorted(set(self.broker.events) & set(self.batch.events)) if self.broker and self.batch else []
+        if both:
+            raise ValueError(f"batch.events: {', '.join(both)} already go by the broker (broker.events); "
+                             "each event type travels by one channel")
+        return self
 
     def carrier_of(self, event_type: str) -> str:
-        """The channel a fact of ``event_type`` travels by: ``broker`` or ``webhook``."""
-        return "broker" if self.broker is not None and event_type in self.broker.events else "webhook"
+        """The channel a fact of ``event_type`` travels by: ``broker``, ``batch`` or ``webhook``."""
+        if self.broker is not None and event_type in self.broker.events:
+            return "broker"
+        return "batch" if self.batch is not None and event_type in self.batch.events else "webhook"
 
 
 class SeedData(_Section):

@@ -23,6 +23,7 @@ from typing import IO
 import simpy
 
 from simulators.domain import plain_id
+from simulators.events import EventType
 from simulators.delivery import Deliverer, DeliveryOptions, Event, HttpTransport, Outcome, Transports
 from simulators.faults import FaultPlan, heal_api_faults, install_api_faults
 from simulators.model.demand import DAY
@@ -114,6 +115,8 @@ class World:
         self.channel_env: dict[str, str] = {}  # what the layer needs of channels besides webhooks (RH_BROKER_*)
         self.dead_lettered: set[str] | None = None  # message ids in the layer's dead-letter queue after the run
         self.broker = None  # the broker channel of a live run, after it (its names are removed with remove_channels)
+        self.batch = None  # the batch channel of a live run, after it (its folder is removed with remove_channels)
+        self.batch_records: list[dict] = []  # every record of every file it exported, and where the layer left the file
         self._overtime_until: float | None = None  # past the settle limit, while the layer is still at work
         self._refused: dict[str, _Refused] = {}  # return id -> its facts only ever delivered refusable (live mode)
         for store in (self.stores["returns_portal"], self.stores["carrier"], self.stores["wms"]):
@@ -281,28 +284,25 @@ class World:
         ``watch_self`` measures the harness's own lateness (:mod:`simulators.selfwatch`)."""
         if self.driver is None:
             raise RuntimeError("this world was built for virtual mode: World(scenario, live=True)")
-        broker = None
-        if self.scenario.channels.broker is not None:  # imported only then: the default needs no broker client
-            from simulators.channels.broker import BrokerChannel
-
-            broker = BrokerChannel(self.scenario.channels.broker, self.run_id)
-            await broker.open()
-            self.channel_env = broker.env()
+        channels = await self._open_channels()
         fleet = FakeFleet(master=self.master, clock=self.clock, apps=self.apps, host=host, base_port=base_port)
         try:
             await fleet.start()
         except BaseException:
-            if broker is not None:
-                await broker.close()
+            for channel in channels.values():
+                await channel.close()
             raise
         self.fleet = fleet
         http = HttpTransport()
-        transport = Transports({"http": http, "https": http, **({"amqp": broker, "amqps": broker} if broker else {})})
+        broker, batch = channels.get("broker"), channels.get("batch")
+        transport = Transports({"http": http, "https": http, **({"amqp": broker, "amqps": broker} if broker else {}),
+                                **({"sftp": batch} if batch else {})})
         webhook_for = webhook_url if callable(webhook_url) else (lambda _type, url=webhook_url: url)
         carrier_of = self.scenario.channels.carrier_of
 
         def url_for(event_type: str) -> str:
-            return broker.url_for(event_type) if carrier_of(event_type) == "broker" else webhook_for(event_type)
+            channel = channels.get(carrier_of(event_type))
+            return channel.url_for(event_type) if channel is not None else webhook_for(event_type)
 
         self.deliverer = Deliverer(self.driver, transport, url_for=url_for, secret=secret,
                                    schedule=self.scenario.delivery.schedule, timeout_s=self.scenario.delivery.timeout_s)
@@ -343,8 +343,36 @@ class World:
                 self.dead_lettered = await broker.dead_letters()
                 await broker.close()
                 self.broker = broker  # its names outlive the loop: remove them once the layer stops
+            if batch is not None:
+                self.batch_records = batch.record_rows()  # where the layer left each file, before the server goes
+                await batch.close()
+                self.batch = batch  # its folder outlives the loop: removed once the layer stops
             await fleet.stop()
             await transport.aclose()
+
+    async def _open_channels(self) -> dict:
+        """The run's channels besides webhooks, open, their env for the layer in :attr:`channel_env`.
+        Each is imported only when used: the embedded default needs no broker or SSH library."""
+        settings, channels = self.scenario.channels, {}
+        try:
+            if settings.broker is not None:
+                from simulators.channels.broker import BrokerChannel
+
+                channels["broker"] = BrokerChannel(settings.broker, self.run_id)
+                await channels["broker"].open()
+            if settings.batch is not None:
+                from simulators.channels.batch import BatchChannel
+
+                channels["batch"] = BatchChannel(settings.batch, self.run_id, seed=self.scenario.seed, epoch=self.scenario.epoch,
+                                                 now_sim=lambda: self.env.now, on_fault=self.fault_plan.record)
+                await channels["batch"].open()
+        except BaseException:
+            for channel in channels.values():
+                await channel.close()
+            raise
+        for channel in channels.values():
+            self.channel_env |= channel.env()
+        return channels
 
     def _settling(self, limit: float) -> bool:
         """Go on until the settle limit; past it, only while the layer is still at work on open
@@ -375,13 +403,18 @@ class World:
             **({"harness": self.selfwatch.summary()} if self.selfwatch else {}),
             # Facts that travel without a signature (by the broker): signature faults cannot reach them.
             **({"unsigned_events": sorted(self.fault_plan.unsigned)} if self.fault_plan.unsigned else {}),
-            **({"channels": ["broker", "webhook"]} if self.scenario.channels.broker else {}),
+            **({"channels": sorted({"webhook", *(self.scenario.channels.carrier_of(t.value) for t in EventType)})}
+               if self.scenario.channels.broker or self.scenario.channels.batch else {}),
+            **({"batch_events": sorted(self.fault_plan.filed)} if self.fault_plan.filed else {}),
         }
 
     def remove_channels(self, *, layer_stopped: bool) -> None:
-        """Remove what the run declared on a broker (and, once the layer has stopped, its queues)."""
+        """Remove what the run declared on a broker (and, once the layer has stopped, its queues),
+        and the batch channel's folder."""
         if self.broker is not None:
             asyncio.run(self.broker.remove(queues=layer_stopped))
+        if self.batch is not None:  # its server is closed: nobody can reach the folder any more
+            self.batch.remove()
 
     def dead_letter_rows(self) -> list[dict]:
         """Each malformed message the broker accepted for the layer, and whether the layer's

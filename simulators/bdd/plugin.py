@@ -38,6 +38,7 @@ MARKERS = {
     "bad_input": "forged, stale and malformed deliveries",
     "sla": "service levels under a January peak",
     "broker": "warehouse facts over RabbitMQ: stored before acked, poison dead-lettered (needs a broker)",
+    "batch": "warehouse facts in CSV files over SFTP: a file cut short refused whole",
 }
 SCENARIO = pytest.StashKey[tuple]()
 

@@ -247,6 +247,8 @@ class Deliverer:
     def _schedule(self, delivery: _Delivery, at_sim: float, delay_s: float) -> None:
         now = self.scheduler.now()
         at_sim = max(at_sim, now)
+        if (slot := getattr(self.transport, "slot", None)) is not None:
+            at_sim = slot(delivery.url, at_sim)  # a channel that delivers at set times: its next one
         delivery.intended_sim = at_sim
         delivery.intended_wall = time.perf_counter() + (at_sim - now) / self.scheduler.time_scale
         delivery.delay_s = delay_s
@@ -385,7 +387,7 @@ class Deliverer:
             latency_ms=latency_ms,
             round_trip_ms=round_trip_ms,
             error=answer.error,
-            fault=delivery.options.fault,
+            fault=answer.fault or delivery.options.fault,
             final=outcome,
         )
         if self._sink is None:

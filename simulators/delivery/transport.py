@@ -2,7 +2,9 @@
 
 A transport sends one body and reports what came back; it neither retries nor times the attempt
 (the deliverer does both). A channel other than webhooks is a transport too (the message broker:
-:mod:`simulators.channels.broker`); :class:`Transports` picks one by the URL's scheme.
+:mod:`simulators.channels.broker`; batch files: :mod:`simulators.channels.batch`); :class:`Transports`
+picks one by the URL's scheme. A transport that delivers only at set times (a nightly export)
+also has ``slot(url, at_sim)``: the first of its times at or after ``at_sim``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class Answer:
     # the layer acknowledges to the broker, so its latency is not timed and its absence is not the
     # layer's silence.
     by_layer: bool = True
+    # What the channel itself did to this attempt (a batch file cut short: "truncated"), journaled
+    # as the attempt's fault in place of the fault plan's.
+    fault: str | None = None
 
 
 class Transport(Protocol):
@@ -97,6 +102,11 @@ class Transports:
         if transport is None:
             return Answer(None, None, f"no transport for {url.partition('://')[0]}:// URLs")
         return await transport.send(url, headers, body, timeout_s)
+
+    def slot(self, url: str, at_sim: float) -> float:
+        transport = self.by_scheme.get(url.partition("://")[0])
+        slot = getattr(transport, "slot", None)
+        return at_sim if slot is None else slot(url, at_sim)
 
     async def aclose(self) -> None:
         for transport in {id(t): t for t in self.by_scheme.values()}.values():

@@ -308,6 +308,33 @@ def poison_dead_lettered(con, scenario) -> Result:
         FROM dead_letters""", message)
 
 
+@check("truncated-file-refused", "A batch file cut short is refused whole: moved to rejected, none of its records acted on",
+       "Booked row by row, a truncated file books half a day's receipts; its re-export then books them twice or not at all.",
+       idle="no batch file in this run was cut short")
+def truncated_file_refused(con, scenario) -> Result:
+    def message(r):
+        if r["acted_at"] is not None:
+            after = f"before a complete file carried it ({r['clean_at']})" if r["clean_at"] else "and no complete file ever carried it"
+            return f"{r['event_type']} {r['event_id']} of the cut-short file {r['file']} was acted on at {r['acted_at']}, {after}"
+        return f"the cut-short file {r['file']} was left in {r['ended_in']}, not moved to rejected"
+    # The layer's first write a record causes: the portal's "received" for a receipt, money or
+    # stock for an inspection. Made between the cut file's drop and a complete file's, it came
+    # from the cut one.
+    return judged(con, """
+        WITH clean AS (SELECT event_id, min(dropped_at) AS clean_at FROM batch_records WHERE NOT truncated GROUP BY event_id),
+        written AS (
+            SELECT c.*, k.clean_at, CASE c.event_type
+                WHEN 'receipt.completed' THEN (SELECT min("at") FROM history h WHERE h.return_id = c.correlation_id AND to_status = 'received')
+                WHEN 'inspection.completed' THEN (SELECT min(created_at) FROM owned_documents d WHERE d.return_id = c.correlation_id
+                                                  AND kind IN ('credit_memo', 'adjustment', 'claim', 'replacement')) END AS first_write
+            FROM batch_records c LEFT JOIN clean k USING (event_id) WHERE c.truncated),
+        acted AS (SELECT *, CASE WHEN first_write >= dropped_at AND (clean_at IS NULL OR first_write < clean_at)
+                                  THEN first_write END AS acted_at FROM written)
+        SELECT correlation_id AS return_id, file, event_id, event_type, ended_in, clean_at, acted_at,
+               CASE WHEN acted_at IS NOT NULL OR ended_in != 'rejected' THEN 'wrong' ELSE 'ok' END AS outcome
+        FROM acted""", message)
+
+
 @check("retry-after-honoured", "After a 429 or 503 with Retry-After, the same call waits that long",
        "Hammering a throttled ERP gets the integration's client blocked, and every return with it.",
        idle="no call of the layer's was answered 429 or 503 with Retry-After in this run")

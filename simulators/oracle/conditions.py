@@ -53,7 +53,7 @@ def silences(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     (only those a correct layer would have taken: a forged or malformed copy given up is no loss)."""
     rows = con.execute(f"""
         WITH d AS (SELECT *, sum(CASE WHEN status IS NULL THEN 0 ELSE 1 END) OVER (ORDER BY sent_wall, n ROWS UNBOUNDED PRECEDING) AS run
-                   FROM deliveries WHERE sent_wall IS NOT NULL)
+                   FROM deliveries WHERE sent_wall IS NOT NULL AND coalesce(fault, '') != 'truncated')
         SELECT min(sent_wall), max(sent_wall + coalesce(round_trip_ms, 0) / 1000), count(*), arg_max(error, sent_wall),
                list(DISTINCT correlation_id ORDER BY correlation_id) FILTER (final = 'gave up' AND coalesce(fault, '') NOT IN {BAD})
         FROM d WHERE status IS NULL GROUP BY run HAVING max(sent_wall + coalesce(round_trip_ms, 0) / 1000) - min(sent_wall) >= {SILENCE_MIN_S}

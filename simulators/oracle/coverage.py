@@ -67,6 +67,7 @@ EXPOSURE: dict[str, list[tuple[str, tuple]]] = {
                               ("forged deliveries", ("events", EVENT_TYPES, ("forged",))),
                               ("stale signatures", ("events", EVENT_TYPES, ("clock-skew",)))],
     "poison-dead-lettered": [("malformed messages handed over a queue", ("queue", ("poison messages",)))],
+    "truncated-file-refused": [("batch files cut short", ("files", ("cut short",)))],
     "retry-after-honoured": [("429 answered", ("api", tuple(STEPS), ("rate_limit", "concurrency_limit"))),
                              ("503 maintenance answered", ("api", tuple(STEPS), ("outage",)))],
     "idempotency-keys-on-writes": [("write responses lost", ("api", WRITES, ("commit_then_lose",))),
@@ -102,7 +103,10 @@ def coverage(con: duckdb.DuckDBPyConnection, summary: dict[str, Any] | None = No
     events = {t: {k: None if k == "missing-scan" and t != "tracking.updated" else 0 for k in EVENT_FAULTS} for t in EVENT_TYPES}
     for event_type in (summary or {}).get("unsigned_events", ()):  # no signature: nothing to forge or skew
         events[event_type].update(dict.fromkeys(SIGNATURE_FAULTS, None))
-    for event_type, kind, n in con.execute("SELECT event_type, kind, count(*) FROM faults GROUP BY ALL").fetchall():
+    for event_type in (summary or {}).get("batch_events", ()):  # a record is not malformed alone: its file is cut short
+        events[event_type]["malformed"] = None
+    for event_type, kind, n in con.execute(f"SELECT event_type, kind, count(*) FROM faults WHERE kind IN {_in(EVENT_FAULTS)} "
+                                           "GROUP BY ALL").fetchall():
         events.setdefault(event_type, dict.fromkeys(EVENT_FAULTS, 0))[kind] = n
     behaviour = dict.fromkeys(BEHAVIOURS, 0)
     for outcome, n in con.execute(f"SELECT outcome, count(*) FROM expected WHERE outcome IN {_in(BEHAVIOURS)} GROUP BY ALL").fetchall():
@@ -113,6 +117,10 @@ def coverage(con: duckdb.DuckDBPyConnection, summary: dict[str, Any] | None = No
     cells: dict[str, Any] = {"api": api, "events": events, "behaviour": behaviour}
     if "broker" in (summary or {}).get("channels", ()):  # facts went through a queue: its poison too
         cells["queue"] = {"poison messages": con.execute("SELECT count(*) FROM dead_letters").fetchone()[0]}
+    if "batch" in (summary or {}).get("channels", ()):  # facts went in files: what happened to the files
+        exported, cut, twice = con.execute("SELECT count(DISTINCT file), count(DISTINCT file) FILTER (truncated), "
+                                           "count(DISTINCT file) FILTER (copy_of IS NOT NULL) FROM batch_records").fetchone()
+        cells["files"] = {"exported": exported, "cut short": cut, "exported twice": twice}
     kills = (summary or {}).get("kills")
     if kills is not None:
         aimed = sum("after" in k for k in kills) if (summary or {}).get("kill_aim") else None
@@ -129,7 +137,7 @@ def gaps(cells: dict[str, Any]) -> list[str]:
     out = [f"{step} × {kind}" for step, row in cells.get("api", {}).items() for kind, n in row.items() if kind != "calls" and n == 0]
     out += [f"{t} × {kind}" for t, row in cells.get("events", {}).items() for kind, n in row.items() if n == 0]
     out += [b for b, n in cells.get("behaviour", {}).items() if n == 0]
-    out += [f"queue: {k}" for k, n in cells.get("queue", {}).items() if n == 0]
+    out += [f"{part}: {k}" for part in ("queue", "files") for k, n in cells.get(part, {}).items() if n == 0]
     return out + [f"layer {k}" for k, n in cells.get("nemesis", {}).items() if n == 0]
 
 
@@ -137,7 +145,7 @@ def exposure(check: str, cells: dict[str, Any]) -> dict[str, int]:
     """The named opportunities the run gave ``check`` to fail, counted from ``cells``."""
     out = {}
     for label, (part, *where) in EXPOSURE.get(check, []):
-        if part in ("behaviour", "nemesis", "queue"):
+        if part in ("behaviour", "nemesis", "queue", "files"):
             out[label] = sum(cells.get(part, {}).get(b, 0) for b in where[0])
         else:
             rows, kinds = where

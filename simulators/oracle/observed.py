@@ -15,6 +15,7 @@ import duckdb
 
 BAD_DELIVERY = ("malformed", "forged", "clock-skew")  # faults a receiver must refuse
 CLEAN_COPY = ("duplicate", "semantic-duplicate")  # faults that also deliver the fact intact
+NOT_OFFERED = (*BAD_DELIVERY, "truncated")  # attempts that gave the layer nothing it could act on (a cut file's records)
 EVIDENCE_ROWS = 30  # deliveries and writes shown per return
 
 
@@ -90,7 +91,7 @@ CREATE TEMP TABLE offers AS
         arg_min(intended_at, sent_at) FILTER (event_type = 'return.created') AS request_due_at,
         min(sent_at) FILTER (event_type = 'inspection.completed') AS inspection_offered_at,
         arg_min(intended_at, sent_at) FILTER (event_type = 'inspection.completed') AS inspection_due_at
-    FROM deliveries WHERE sent_at IS NOT NULL AND coalesce(fault, '') NOT IN {_in(BAD_DELIVERY)} GROUP BY ALL;
+    FROM deliveries WHERE sent_at IS NOT NULL AND coalesce(fault, '') NOT IN {_in(NOT_OFFERED)} GROUP BY ALL;
 
 CREATE TEMP TABLE per_return AS
     SELECT e.*,

@@ -32,6 +32,10 @@ class RunRecord:
     # Each malformed message a queue handed the layer: event_id, correlation_id, event_type,
     # dead_lettered (its dead-letter queue held it after the run), queue_found.
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    # Each record of each batch file the WMS exported: file, dropped_at_sim, truncated, copy_of,
+    # ended_in (where the layer left the file: archive, rejected, outbound, gone), event_id,
+    # event_type, correlation_id.
+    batch_records: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_world(cls, world) -> RunRecord:
@@ -49,4 +53,5 @@ class RunRecord:
             summary=world.summary(),
             timeline=list(world.timeline),
             dead_letters=world.dead_letter_rows(),
+            batch_records=list(world.batch_records),
         )

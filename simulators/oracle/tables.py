@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,9 @@ SCHEMA: dict[str, dict[str, str]] = {
     # Malformed messages a queue handed the layer, and whether its dead-letter queue held them after.
     "dead_letters": {"n": "BIGINT", "event_id": "VARCHAR", "correlation_id": "VARCHAR", "event_type": "VARCHAR",
                      "dead_lettered": "BOOLEAN", "queue_found": "BOOLEAN"},
+    # Every record of every batch file, the file's drop (business time) and where the layer left it.
+    "batch_records": {"n": "BIGINT", "file": "VARCHAR", "dropped_at": "TIMESTAMP", "truncated": "BOOLEAN", "copy_of": "VARCHAR",
+                      "ended_in": "VARCHAR", "event_id": "VARCHAR", "event_type": "VARCHAR", "correlation_id": "VARCHAR"},
 }
 
 # (system, collection, kind) of the documents table; the key column names the RMA.
@@ -100,12 +103,14 @@ def _documents(state: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 yield row
 
 
-def _deliveries(record: RunRecord) -> Iterator[dict[str, Any]]:
+def _business(record: RunRecord) -> Callable[[float | None], datetime | None]:
+    """Simulated seconds of the run as business time (naive UTC, as the other timestamps)."""
     epoch = datetime.fromisoformat(record.scenario["epoch"]).astimezone(UTC).replace(tzinfo=None) if record.scenario.get("epoch") else None
+    return lambda seconds: epoch + timedelta(seconds=seconds) if seconds is not None and epoch is not None else None
 
-    def business(seconds: float | None) -> datetime | None:
-        return epoch + timedelta(seconds=seconds) if seconds is not None and epoch is not None else None
 
+def _deliveries(record: RunRecord) -> Iterator[dict[str, Any]]:
+    business = _business(record)
     for attempt in record.deliveries:
         yield {**attempt, "intended_at": business(attempt.get("intended_at_sim")), "sent_at": business(attempt.get("sent_at_sim")),
                "sent_wall": attempt.get("sent_at_wall")}
@@ -131,6 +136,7 @@ def rows(record: RunRecord) -> dict[str, Iterator[dict[str, Any]]]:
         "faults": iter(record.faults),
         "deliveries": _deliveries(record),
         "dead_letters": iter(record.dead_letters),
+        "batch_records": ({**r, "dropped_at": _business(record)(r.get("dropped_at_sim"))} for r in record.batch_records),
     }
 
 

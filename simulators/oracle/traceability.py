@@ -30,11 +30,13 @@ FAILED_BY: dict[str, tuple[str, ...]] = {
     "request-to-closed": ("batch-closing",),
     "acknowledgement-latency": ("slow",),
     "poison-dead-lettered": ("requeues-poison",),
+    "truncated-file-refused": ("accepts-truncated-batch",),
 }
-# Defects shown by a test of their own: under the kill nemesis, or over the message broker.
+# Defects shown by a test of their own: under the kill nemesis, over the message broker, in batch files.
 SHOWN_ELSEWHERE = {
     "ack-before-store": "tests/test_chaos.py::test_a_layer_that_acknowledges_before_storing_loses_returns_to_the_kills",
     "requeues-poison": "tests/test_broker.py::test_a_layer_that_requeues_poison_fails_only_the_dead_letter_check",
+    "accepts-truncated-batch": "tests/test_batch.py::test_a_layer_that_books_truncated_files_fails_only_that_check",
 }
 
 

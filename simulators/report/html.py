@@ -208,6 +208,9 @@ def _coverage_section(verdict: dict) -> str:
             + (_grid("The message queue", {"layer's queue": cells["queue"]},
                      "Malformed messages the broker handed the layer: each must end in its dead-letter queue.")
                if isinstance(cells.get("queue"), dict) else "")
+            + (_grid("Batch files", {"WMS exports": cells["files"]},
+                     "Files the WMS exported to the SFTP server; each one cut short must be refused whole (moved to rejected).")
+               if isinstance(cells.get("files"), dict) else "")
             + (_grid("The kill nemesis", {"layer": cells["nemesis"]}, "Times the layer was killed (SIGKILL) and started again; the aimed kill strikes the moment it has acknowledged a fact.")
                if isinstance(cells.get("nemesis"), dict) else ""))
 

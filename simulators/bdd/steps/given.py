@@ -160,6 +160,36 @@ def by_broker(returns_world: WorldUnderTest, system: str, events: str) -> None:
     returns_world.set("channels.broker", {"events": types})
 
 
+@step("given", "the {system:System} exports {events} in batch files every {amount:Number} {unit:Unit}",
+      example="Given the WMS exports its receipts and inspections in batch files every 6 hours")
+def by_batch(returns_world: WorldUnderTest, system: str, events: str, amount: str, unit: str) -> None:
+    """These facts go in CSV files on the harness's SFTP server instead of webhooks, one file
+    per export (docs/CONTRACT.md, "Batch files"): `receipts`, `inspections`, `receipts and
+    inspections` or `events`. Needs nothing beyond the package."""
+    sender = v.system(system)
+    words = [w for w in re.split(r",|\band\b", events.strip().lower().removeprefix("its ")) if w.strip()]
+    types = sorted({t for w in words for t in v.event_types(sender, w)})
+    hours = v.duration(amount, unit) / 3600
+    if not 0 < hours <= 168:
+        raise v.bad_value(f"batch files every {amount} {unit}: expected between a minute and a week")
+    returns_world.set("channels.batch", {**(returns_world.get("channels.batch") or {}), "events": types, "every_hours": hours})
+
+
+@step("given", "{share:Share} of the {system:System}'s batch files are {fault}",
+      example="Given 30% of the WMS's batch files are cut short")
+def batch_fault(returns_world: WorldUnderTest, share: str, system: str, fault: str) -> None:
+    """Faults of the files themselves: `cut short` (no trailer: the layer must refuse the file
+    whole) or `exported twice` (a second file with the same rows). After the step that says the
+    facts go in batch files."""
+    v.system(system)
+    setting = {"cut short": "truncated_rate", "exported twice": "duplicate_file_rate"}.get(fault.strip())
+    if setting is None:
+        raise v.bad_value(f"batch files {fault!r}: expected 'cut short' or 'exported twice'")
+    if returns_world.get("channels.batch") is None:
+        raise v.bad_value("say first which facts go in batch files (Given the WMS exports its receipts ... in batch files every 6 hours)")
+    returns_world.set(f"channels.batch.{setting}", v.share(share))
+
+
 def _broker_listening(address: tuple[str, int] = ("127.0.0.1", 5672)) -> bool:
     with socket.socket() as s:
         s.settimeout(1.0)

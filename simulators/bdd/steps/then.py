@@ -31,6 +31,7 @@ INVARIANTS = {
     "every throttled call waits as long as Retry-After says": "retry-after-honoured",
     "every write carries an Idempotency-Key": "idempotency-keys-on-writes",
     "every malformed message ends in the layer's dead-letter queue": "poison-dead-lettered",
+    "every batch file cut short is refused whole": "truncated-file-refused",
 }
 OUTCOMES = ("closed", "rejected", "cancelled")
 DESTINATIONS = {"available stock": "available", "refurbish stock": "refurbish", "scrap stock": "scrap",
