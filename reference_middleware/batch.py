@@ -36,28 +36,35 @@ class BadFile(ValueError):
     """A file that breaks the layout: refused whole."""
 
 
-def records(content: bytes, *, check_trailer: bool = True) -> list[list[str]]:
-    """The data rows of one export, checked against the layout (docs/CONTRACT.md, "Batch files")."""
+def _rows(content: bytes) -> list[list[str]]:
     try:
         rows = list(csv.reader(io.StringIO(content.decode())))
     except (UnicodeDecodeError, csv.Error) as e:
         raise BadFile(f"not a CSV file: {e}") from None
     if not rows or rows[0] != HEADER:
         raise BadFile(f"line 1: expected the header {','.join(HEADER)}")
-    body, trailer = rows[1:-1], rows[-1] if len(rows) > 1 else []
-    if check_trailer:
-        if len(trailer) != 2 or trailer[0] != "TRAILER" or not trailer[1].isdigit():
-            raise BadFile(f"line {len(rows)}: expected the trailer TRAILER,<record count> (the file is cut short?)")
-        if int(trailer[1]) != len(body):
-            raise BadFile(f"the trailer counts {trailer[1]} records, the file holds {len(body)}")
-    elif trailer[:1] != ["TRAILER"]:
-        body = rows[1:]
+    return rows
+
+
+def records(content: bytes) -> list[list[str]]:
+    """The data rows of one export, checked against the layout (docs/CONTRACT.md, "Batch files")."""
+    rows = _rows(content)
+    body, trailer = rows[1:-1], rows[-1]
+    if len(rows) < 2 or len(trailer) != 2 or trailer[0] != "TRAILER" or not trailer[1].isdigit():
+        raise BadFile(f"line {len(rows)}: expected the trailer TRAILER,<record count> (the file is cut short?)")
+    if int(trailer[1]) != len(body):
+        raise BadFile(f"the trailer counts {trailer[1]} records, the file holds {len(body)}")
     for number, row in enumerate(body, start=2):
         if len(row) != len(HEADER):
-            if check_trailer:
-                raise BadFile(f"line {number}: expected {len(HEADER)} fields, found {len(row)}")
-            return [r for r in body[:number - 2]]  # the defect: what could be read, up to the cut
+            raise BadFile(f"line {number}: expected {len(HEADER)} fields, found {len(row)}")
     return body
+
+
+def readable_records(content: bytes) -> list[list[str]]:
+    """accepts-truncated-batch: the rows as far as they read, whatever the trailer says."""
+    rows = [row for row in _rows(content)[1:] if row[:1] != ["TRAILER"]]
+    whole = next((n for n, row in enumerate(rows) if len(row) != len(HEADER)), len(rows))
+    return rows[:whole]
 
 
 def envelope(row: list[str]) -> bytes:
@@ -109,7 +116,7 @@ class BatchIntake:
         async with sftp.open(f"{s.inbox}/{name}", "rb") as f:
             content = await f.read()
         try:
-            rows = records(content, check_trailer=Defect.ACCEPTS_TRUNCATED_BATCH not in self.defects)
+            rows = (readable_records if Defect.ACCEPTS_TRUNCATED_BATCH in self.defects else records)(content)
         except BadFile as e:
             log.warning("refused %s whole: %s", name, e)
             async with sftp.open(f"{s.rejected}/{name}.reason", "wb") as f:

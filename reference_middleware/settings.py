@@ -39,14 +39,22 @@ BROKER_ENV = {"url": "RH_BROKER_URL", "exchange": "RH_BROKER_EXCHANGE", "queue":
               "routing_keys": "RH_BROKER_ROUTING_KEYS"}
 
 
-def broker_from_env(env: dict[str, str]) -> BrokerSettings | None:
-    """The broker channel if RH_BROKER_URL is set; the other RH_BROKER_* must then be there too."""
-    if not env.get("RH_BROKER_URL"):
+def _channel_env(env: dict[str, str], names: dict[str, str]) -> dict[str, str] | None:
+    """A channel's variables by field, if its first one is set (then all must be), else None."""
+    first = next(iter(names.values()))
+    if not env.get(first):
         return None
-    missing = [name for name in BROKER_ENV.values() if not env.get(name)]
+    missing = [name for name in names.values() if not env.get(name)]
     if missing:
-        raise ConfigError(f"RH_BROKER_URL is set but {', '.join(missing)} missing: the harness writes them all to the fakes' env file")
-    values = {field: env[name] for field, name in BROKER_ENV.items()}
+        raise ConfigError(f"{first} is set but {', '.join(missing)} missing: the harness writes them all to the fakes' env file")
+    return {field: env[name] for field, name in names.items()}
+
+
+def broker_from_env(env: dict[str, str]) -> BrokerSettings | None:
+    """The broker channel if RH_BROKER_URL is set."""
+    values = _channel_env(env, BROKER_ENV)
+    if values is None:
+        return None
     values["routing_keys"] = tuple(k.strip() for k in values["routing_keys"].split(",") if k.strip())
     return BrokerSettings(**values)
 
@@ -70,13 +78,9 @@ BATCH_ENV = {"host": "RH_SFTP_HOST", "port": "RH_SFTP_PORT", "user": "RH_SFTP_US
 
 
 def batch_from_env(env: dict[str, str]) -> BatchSettings | None:
-    """The batch channel if RH_SFTP_HOST is set; the other variables must then be there too."""
-    if not env.get("RH_SFTP_HOST"):
-        return None
-    missing = [name for name in BATCH_ENV.values() if not env.get(name)]
-    if missing:
-        raise ConfigError(f"RH_SFTP_HOST is set but {', '.join(missing)} missing: the harness writes them all to the fakes' env file")
-    return BatchSettings(**{field: env[name] for field, name in BATCH_ENV.items()})
+    """The batch channel if RH_SFTP_HOST is set."""
+    values = _channel_env(env, BATCH_ENV)
+    return None if values is None else BatchSettings(**values)
 
 
 class Settings(BaseModel):

@@ -77,10 +77,8 @@ class FaultPlan:
             self.log.append(Injected(kind, event_id, event_type, correlation_id))
 
     def _record(self, kind: str, event_id: str, event_type: str, correlation_id: str) -> None:
-        self.injected[kind] += 1
+        self.record(kind, event_id, event_type, correlation_id)
         self.last.append(kind)
-        if self.keep_log:
-            self.log.append(Injected(kind, event_id, event_type, correlation_id))
 
     def deliveries(self, event_id: str, event_type: str, correlation_id: str, fact: str | None = None) -> list[tuple[str, DeliveryOptions]]:
         """The deliveries one fact becomes, as (label, options); label "semantic" needs a new id.

@@ -16,15 +16,15 @@ import gc
 import itertools
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import IO
 
 import simpy
 
 from simulators.domain import plain_id
-from simulators.events import EventType
 from simulators.delivery import Deliverer, DeliveryOptions, Event, HttpTransport, Outcome, Transports
+from simulators.events import EventType
 from simulators.faults import FaultPlan, heal_api_faults, install_api_faults
 from simulators.model.demand import DAY
 from simulators.model.expected import Expectation

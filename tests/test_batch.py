@@ -8,10 +8,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import subprocess
-import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,11 +23,7 @@ from simulators.faults import SIGNATURE_FAULTS
 from simulators.oracle import query
 from simulators.scenario import BatchChannel as BatchSettings
 from simulators.scenario import ScenarioError, load, parse
-
-
-def harness(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simulators.cli", *args], capture_output=True, text=True, timeout=240, cwd=cwd,
-                          check=False)
+from tests.channel_runs import side_by_side
 
 
 def short_batch() -> dict:
@@ -44,16 +37,8 @@ def short_batch() -> dict:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
     """The correct reference and the one that books truncated files, side by side."""
-    base = tmp_path_factory.mktemp("batch")
-    (base / "batch.yaml").write_text(yaml.safe_dump(short_batch()))
-
-    def one(name: str, *options: str) -> tuple[str, tuple[Path, dict]]:
-        done = harness("run", "batch.yaml", "--report-dir", name, *options, cwd=base)
-        assert done.returncode in (0, 1), f"{name}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
-        return name, (base / name, orjson.loads((base / name / "verdict.json").read_bytes()))
-
-    with ThreadPoolExecutor(2) as pool:
-        return dict(pool.map(lambda job: one(*job), [("correct",), ("accepts", "--defect", "accepts-truncated-batch")]))
+    return side_by_side(tmp_path_factory.mktemp("batch"), short_batch(),
+                        [("correct",), ("accepts", "--defect", "accepts-truncated-batch")])
 
 
 def _checks(verdict: dict) -> dict[str, dict]:

@@ -11,18 +11,16 @@ import asyncio
 import shutil
 import socket
 import subprocess
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import orjson
 import pytest
 import yaml
 
 from simulators.faults import SIGNATURE_FAULTS, FaultPlan
 from simulators.oracle import query
 from simulators.scenario import ScenarioError, load, parse
+from tests.channel_runs import harness, side_by_side
 
 BROKER = ("127.0.0.1", 5672)
 START_TIMEOUT_S = 60.0
@@ -51,11 +49,6 @@ def rabbitmq() -> None:
     pytest.skip(f"RabbitMQ did not start on 127.0.0.1:5672 within {START_TIMEOUT_S:g} s (rabbitmq-server -detached)")
 
 
-def harness(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simulators.cli", *args], capture_output=True, text=True, timeout=240, cwd=cwd,
-                          check=False)
-
-
 def short_channels() -> dict:
     """The shipped `channels` scenario, shorter: poison and duplicates often enough in 40 returns."""
     scenario = load("channels").model_dump(mode="json")
@@ -69,16 +62,8 @@ def short_channels() -> dict:
 @pytest.fixture(scope="module")
 def runs(rabbitmq, tmp_path_factory) -> dict[str, tuple[Path, dict]]:
     """The correct reference and the one that requeues poison, side by side on one broker."""
-    base = tmp_path_factory.mktemp("broker")
-    (base / "channels.yaml").write_text(yaml.safe_dump(short_channels()))
-
-    def one(name: str, *options: str) -> tuple[str, tuple[Path, dict]]:
-        done = harness("run", "channels.yaml", "--report-dir", name, *options, cwd=base)
-        assert done.returncode in (0, 1), f"{name}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
-        return name, (base / name, orjson.loads((base / name / "verdict.json").read_bytes()))
-
-    with ThreadPoolExecutor(2) as pool:
-        return dict(pool.map(lambda job: one(*job), [("correct",), ("requeues-poison", "--defect", "requeues-poison")]))
+    return side_by_side(tmp_path_factory.mktemp("broker"), short_channels(),
+                        [("correct",), ("requeues-poison", "--defect", "requeues-poison")])
 
 
 def _checks(verdict: dict) -> dict[str, dict]:

@@ -65,9 +65,10 @@ class BatchFile:
 
 
 class _Gathering:
+    """The rows due at one export, and the answer every one of their senders awaits."""
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.rows: list[tuple[str, ...]] = []
-        self.records: list[tuple[str, str, str]] = []
+        self.rows: list[tuple[str, ...]] = []  # HEADER's fields
         self.done: asyncio.Future[Answer] = loop.create_future()
 
 
@@ -101,8 +102,7 @@ class BatchChannel:
         self.period = settings.every_hours * 3600
         midnight = epoch.replace(hour=0, minute=0, second=0, microsecond=0)
         self.first = (midnight + timedelta(hours=settings.at_hour) - epoch).total_seconds()  # sim seconds of the first slot
-        self.root = Path(tempfile.mkdtemp(prefix=f"rh-sftp-{run_id or 'run'}-"))
-        self.inbox = self.root / "wms" / "outbound"
+        self.root = Path(tempfile.gettempdir()) / "rh-sftp-unopened"  # made by open()
         self.password = secrets.token_urlsafe(18)
         self.port = 0
         self.host_key: asyncssh.SSHKey | None = None
@@ -112,14 +112,23 @@ class BatchChannel:
         self._in_slot: Counter[int] = Counter()
 
     async def open(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix=f"rh-sftp-{self.run_id or 'run'}-"))
         for folder in FOLDERS:
-            (self.root / "wms" / folder).mkdir(parents=True, exist_ok=True)
+            (self.root / "wms" / folder).mkdir(parents=True)
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         self.port = free_port()
-        self._server = await asyncssh.listen(
-            "127.0.0.1", self.port, server_factory=lambda: _Server(self.password), server_host_keys=[self.host_key],
-            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=os.fsencode(self.root)),
-            allow_scp=False, agent_forwarding=False, x11_forwarding=False, allow_pty=False)
+        try:
+            self._server = await asyncssh.listen(
+                "127.0.0.1", self.port, server_factory=lambda: _Server(self.password), server_host_keys=[self.host_key],
+                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=os.fsencode(self.root)),
+                allow_scp=False, agent_forwarding=False, x11_forwarding=False, allow_pty=False)
+        except BaseException:
+            self.remove()
+            raise
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "wms" / "outbound"
 
     @property
     def url(self) -> str:
@@ -152,7 +161,6 @@ class BatchChannel:
             loop.call_later(GATHER_S, self._export)
         gathering = self._gathering
         gathering.rows.append(row)
-        gathering.records.append((envelope["id"], envelope["type"], envelope["correlation_id"]))
         return await asyncio.shield(gathering.done)
 
     def _export(self) -> None:
@@ -164,18 +172,19 @@ class BatchChannel:
         truncated = rng.random() < self.settings.truncated_rate
         twice = rng.random() < self.settings.duplicate_file_rate
         content = _csv(gathering.rows)
+        records = [(event_id, event_type, correlation_id) for event_type, event_id, _, correlation_id, _ in gathering.rows]
         if truncated:  # cut inside the rows: the trailer (and maybe a row's end) is lost
             end = content.rindex(TRAILER.encode())
             content = content[:max(1, int(end * rng.uniform(0.4, 0.95)))]
         stamp = (self.epoch + timedelta(seconds=self.first + index * self.period)).strftime("%Y%m%dT%H%M")
         name = f"wms-returns-{stamp}-{len(self.files) + 1:05d}{'-' + self.run_id if self.run_id else ''}.csv"
         self._drop(name, content)
-        self.files.append(BatchFile(name, now, gathering.records, truncated))
+        self.files.append(BatchFile(name, now, records, truncated))
         if twice and not truncated:
             copy = name.replace(".csv", "-resent.csv")
             self._drop(copy, content)
-            self.files.append(BatchFile(copy, now, gathering.records, False, copy_of=name))
-        for event_id, event_type, correlation_id in gathering.records:
+            self.files.append(BatchFile(copy, now, records, False, copy_of=name))
+        for event_id, event_type, correlation_id in records:
             if truncated:
                 self.on_fault("truncated", event_id, event_type, correlation_id)
             elif twice:

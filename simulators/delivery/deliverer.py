@@ -197,6 +197,7 @@ class Deliverer:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self.scheduler = scheduler
         self.transport = transport
+        self._slot = getattr(transport, "slot", None)  # a channel with set delivery times (batch files)
         self._url_for = (lambda _type, url=url_for: url) if isinstance(url_for, str) else url_for
         self.delays = resolve_schedule(schedule)
         self.timeout_s = timeout_s
@@ -247,8 +248,8 @@ class Deliverer:
     def _schedule(self, delivery: _Delivery, at_sim: float, delay_s: float) -> None:
         now = self.scheduler.now()
         at_sim = max(at_sim, now)
-        if (slot := getattr(self.transport, "slot", None)) is not None:
-            at_sim = slot(delivery.url, at_sim)  # a channel that delivers at set times: its next one
+        if self._slot is not None:
+            at_sim = self._slot(delivery.url, at_sim)  # a channel that delivers at set times: its next one
         delivery.intended_sim = at_sim
         delivery.intended_wall = time.perf_counter() + (at_sim - now) / self.scheduler.time_scale
         delivery.delay_s = delay_s

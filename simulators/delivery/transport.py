@@ -96,6 +96,9 @@ class Transports:
 
     def __init__(self, by_scheme: dict[str, Transport]) -> None:
         self.by_scheme = by_scheme
+        self._slots = {scheme: t.slot for scheme, t in by_scheme.items() if hasattr(t, "slot")}
+        if not self._slots:
+            self.slot = None  # no channel with set times: the deliverer need not ask
 
     async def send(self, url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Answer:
         transport = self.by_scheme.get(url.partition("://")[0])
@@ -104,8 +107,7 @@ class Transports:
         return await transport.send(url, headers, body, timeout_s)
 
     def slot(self, url: str, at_sim: float) -> float:
-        transport = self.by_scheme.get(url.partition("://")[0])
-        slot = getattr(transport, "slot", None)
+        slot = self._slots.get(url.partition("://")[0])
         return at_sim if slot is None else slot(url, at_sim)
 
     async def aclose(self) -> None:
