@@ -85,7 +85,15 @@ class BatchIntake:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._poll(), name="batch-intake")
+        """Connect before the layer says it is up: the first connection's key exchange and the
+        crypto it loads take a blocking half second or so, which webhooks answered meanwhile
+        would wait out. Unreachable now, the poller keeps trying."""
+        try:
+            first = await self._connect()
+        except (OSError, asyncssh.Error) as e:
+            log.warning("the WMS's SFTP server: %s; trying again in %.0f s", e, RETRY_S)
+            first = None
+        self._task = asyncio.get_running_loop().create_task(self._poll(first), name="batch-intake")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -95,13 +103,18 @@ class BatchIntake:
             except asyncio.CancelledError:
                 pass
 
-    async def _poll(self) -> None:
+    async def _connect(self) -> asyncssh.SSHClientConnection:
         s = self.settings
-        trusted = asyncssh.import_known_hosts(f"[{s.host}]:{s.port} {s.host_key}\n")
+        trusted = asyncssh.import_known_hosts(f"[{s.host}]:{s.port} {s.host_key}\n")  # this key only
+        return await asyncssh.connect(s.host, s.port, username=s.user, password=s.password, known_hosts=trusted,
+                                      client_keys=None, agent_path=None)
+
+    async def _poll(self, conn: asyncssh.SSHClientConnection | None) -> None:
+        s = self.settings
         while True:
             try:
-                async with asyncssh.connect(s.host, s.port, username=s.user, password=s.password, known_hosts=trusted,
-                                            client_keys=None, agent_path=None) as conn, conn.start_sftp_client() as sftp:
+                conn = conn or await self._connect()
+                async with conn, conn.start_sftp_client() as sftp:
                     while True:
                         for name in sorted(await sftp.listdir(s.inbox)):
                             if name.endswith(".csv") and not name.startswith("."):
@@ -110,6 +123,7 @@ class BatchIntake:
             except (OSError, asyncssh.Error) as e:
                 log.warning("the WMS's SFTP server: %s; trying again in %.0f s", e, RETRY_S)
                 await asyncio.sleep(RETRY_S)
+            conn = None
 
     async def _take(self, sftp: asyncssh.SFTPClient, name: str) -> None:
         s = self.settings
