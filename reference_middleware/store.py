@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import contextvars
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -107,9 +108,18 @@ class Database:
         raise NotImplementedError
 
 
+CHECKPOINT_S = 1.0  # how often the checkpointer thread copies the WAL into the database
+
+
 class SqliteDatabase(Database):
     """SQLite through the standard library, on the event loop's thread: its calls take
-    microseconds, and one writer is all a single process needs. WAL keeps readers unblocked."""
+    microseconds, and one writer is all a single process needs. WAL keeps readers unblocked.
+
+    With synchronous=NORMAL a commit does not wait for the disk; only a WAL checkpoint does
+    (fsync). SQLite runs one inside the commit that fills the WAL, which would stop the whole
+    loop for as long as a busy disk takes (a second, seen beside other jobs' writes: every
+    webhook waiting on it). So checkpoints run in a thread of their own, on a connection of
+    their own, and never in a commit."""
 
     serial = "INTEGER PRIMARY KEY AUTOINCREMENT"
 
@@ -120,6 +130,21 @@ class SqliteDatabase(Database):
         self.conn.execute("PRAGMA busy_timeout=5000")
         # No statement awaits anything, so a transaction cannot interleave with another task's.
         self.lock = asyncio.Lock()
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if path != ":memory:":
+            self.conn.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = threading.Thread(target=self._checkpoints, args=(path,), name="sqlite-checkpoints", daemon=True)
+            self._checkpointer.start()
+
+    def _checkpoints(self, path: str) -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=5000")
+        try:
+            while not self._stop.wait(CHECKPOINT_S):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # never waits for the writer
+        finally:
+            conn.close()
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.conn.execute(sql, tuple(params)).fetchall()
@@ -139,6 +164,9 @@ class SqliteDatabase(Database):
             self.conn.execute("COMMIT")
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._stop.set()
+            await asyncio.to_thread(self._checkpointer.join)
         self.conn.close()
 
 

@@ -1,6 +1,6 @@
 """`chaos` exercises what its verdict claims, by construction: every (write, API fault) pair, every
 (event type, delivery fault) pair and every customer behaviour in every run, and three kills of
-the layer. Seeds 1-5 in virtual mode; seeds 1-3 live, as a user runs them (`returns-harness run chaos
+the layer. Seeds 1-5 in virtual mode; seeds 1-2 live, as a user runs them (`returns-harness run chaos
 --seed N`): the reference passes and the coverage view has no zero; a layer that acknowledges
 before it stores fails.
 """
@@ -21,7 +21,7 @@ from simulators.steps import API_FAULTS, STEPS, applies
 from simulators.world import World
 
 SEEDS = (1, 2, 3, 4, 5)
-LIVE_SEEDS = SEEDS[:3]  # side by side on 2 cores: three show "in every run" as five did, in less of the 10-minute suite
+LIVE_SEEDS = SEEDS[:2]  # side by side on 2 cores, with the defect's run: the virtual runs carry the other seeds
 
 
 def test_the_sweep_puts_every_fault_kind_on_every_step_it_can_meet():
