@@ -47,6 +47,40 @@ def carrier(carrier_app) -> TestClient:
     return api_client(carrier_app)
 
 
+# Runs started early (tests/early_runs.py), beside tests that leave a core idle: (the module they
+# start with, the fixture whose tests collect them, the function of those tests' module that
+# starts them). The oracle's side-by-side runs start with the session, beside the channel runs
+# and the unit tests. The chaos runs wait on the layer's own wall time (its backoffs, its
+# restarts after the kills) for 80 s at under one core; they start after the oracle's module,
+# whose lone slow-defect run is timed on a quiet machine, and the tests that judge them go last.
+EARLY = (("", "verdicts", "start_side_by_side"),
+         ("test_oracle", "chaos_runs", "start_live_runs"))
+GO_LAST = "chaos_runs"
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: GO_LAST in getattr(item, "fixturenames", ()))  # stable: the rest keep their order
+
+
+@pytest.fixture(scope="session")
+def early_runs(tmp_path_factory):
+    """Runs started before the tests that judge them; killed at the session's end if nobody collected them."""
+    from tests.early_runs import EarlyRuns
+
+    runs = EarlyRuns(tmp_path_factory.mktemp("early"))
+    yield runs
+    runs.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _start_early_runs(request):
+    for after, fixture, starter in EARLY:
+        if request.path.stem > after:
+            needing = next((item for item in request.session.items if fixture in getattr(item, "fixturenames", ())), None)
+            if needing is not None:
+                getattr(needing.module, starter)(request.getfixturevalue("early_runs"))
+
+
 REFERENCE_SEED = 5
 
 

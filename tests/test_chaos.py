@@ -7,10 +7,6 @@ before it stores fails.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
-
 import orjson
 import pytest
 
@@ -65,24 +61,33 @@ def test_every_behaviour_and_delivery_fault_happens_in_chaos(seed):
     assert all(summary[key] > 0 for key in counted.values())
 
 
-def _run(seed: int, *options: str, cwd) -> dict:
-    name = f"seed{seed}" + "".join(o.replace("--defect=", "-") for o in options)
-    done = subprocess.run([sys.executable, "-m", "simulators.cli", "run", "chaos", "--seed", str(seed), "--report-dir", name, *options],
-                          capture_output=True, text=True, timeout=300, cwd=cwd, check=False)
-    verdict = cwd / name / "verdict.json"
-    assert done.returncode in (0, 1) and verdict.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
-    return orjson.loads(verdict.read_bytes())
+# Seeds 1-2 against the reference, and seed 1 against a layer that acknowledges before it stores.
+LIVE_RUNS = [(seed, ()) for seed in LIVE_SEEDS] + [(1, ("--defect=ack-before-store",))]
+
+
+def start_live_runs(early) -> None:
+    """Start the live runs as a user runs them, side by side (tests/conftest.py starts them
+    beside light tests, well before the tests below judge them)."""
+    for seed, options in LIVE_RUNS:
+        name = _name(seed, options)
+        early.start(name, ["run", "chaos", "--seed", str(seed), "--report-dir", name, *options], group="chaos", at_once=len(LIVE_RUNS))
+
+
+def _name(seed: int, options: tuple[str, ...]) -> str:
+    return f"chaos-seed{seed}" + "".join(o.replace("--defect=", "-") for o in options)
 
 
 @pytest.fixture(scope="module")
-def chaos_runs(tmp_path_factory):
-    """Seeds 1-3 against the reference, and seed 1 against a layer that acknowledges before it
-    stores, side by side (each run mostly waits on its compressed clock)."""
-    base = tmp_path_factory.mktemp("chaos")
-    runs = [(seed, ()) for seed in LIVE_SEEDS] + [(1, ("--defect=ack-before-store",))]
-    with ThreadPoolExecutor(len(runs)) as pool:
-        verdicts = list(pool.map(lambda run: _run(run[0], *run[1], cwd=base), runs))
-    return dict(zip(runs, verdicts, strict=True))
+def chaos_runs(early_runs):
+    start_live_runs(early_runs)  # already started, unless this module runs on its own
+    verdicts = {}
+    for seed, options in LIVE_RUNS:
+        name = _name(seed, options)
+        done = early_runs.result(name)
+        verdict = early_runs.root / name / "verdict.json"
+        assert done.returncode in (0, 1) and verdict.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
+        verdicts[(seed, options)] = orjson.loads(verdict.read_bytes())
+    return verdicts
 
 
 @pytest.mark.parametrize("seed", LIVE_SEEDS)

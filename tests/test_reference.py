@@ -329,26 +329,35 @@ def test_defect_slow_answers_every_delivery_late(run, orders):
 def test_the_command_refuses_bad_flags_naming_them(tmp_path):
     import subprocess
     import sys
+    from concurrent.futures import ThreadPoolExecutor
 
-    def run_cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "simulators.cli", "reference", *args], capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False)
+    partial = "RH_ERP_URL=http://127.0.0.1:1\n"
+    whole = "".join(f"RH_{s}_URL=http://127.0.0.1:1\nRH_{s}_API_KEY=k\n" for s in ("ERP", "WMS", "CARRIER", "RETURNS_PORTAL"))
+    secret = ("--webhook-secret", "whsec_eA==")
+    # (the fakes' env file it finds, its flags) -> what it must say on stderr, besides exit 2 and no traceback
+    cases = {
+        (None, (*secret, "--fakes-env", str(tmp_path / "none"))): ["cannot read the fakes' env file"],
+        (partial, secret): ["RH_WMS_URL"],
+        (partial, ("--defect", "no-such-defect")): ["unknown defect(s) no-such-defect"],
+        (whole, (*secret, "--database", "mysql://db/returns")): ["--database: expected sqlite:///FILE"],
+        (whole, (*secret, "--database", "sqlite:///no/such/dir/ref.db")): ["--database: cannot open"],
+        (whole, ("--webhook-secret", "not-base64")): ["not a Standard Webhooks secret"],
+        (whole, (*secret, "--log-level", "loud")): ["--log-level: expected one of debug, info, warning, error"],
+        (whole, (*secret, "--database", "postgresql://rh:hunter2@127.0.0.1:1/returns")): ["rh:***@127.0.0.1:1"],
+    }
 
-    unreadable = run_cli("--webhook-secret", "whsec_eA==", "--fakes-env", str(tmp_path / "none"))
-    assert unreadable.returncode == 2 and "cannot read the fakes' env file" in unreadable.stderr
-    (tmp_path / ".env.fakes").write_text("RH_ERP_URL=http://127.0.0.1:1\n")
-    lacking = run_cli("--webhook-secret", "whsec_eA==")
-    assert lacking.returncode == 2 and "RH_WMS_URL" in lacking.stderr and "Traceback" not in lacking.stderr
-    defect = run_cli("--defect", "no-such-defect")
-    assert defect.returncode == 2 and "unknown defect(s) no-such-defect" in defect.stderr
-    (tmp_path / ".env.fakes").write_text("".join(f"RH_{s}_URL=http://127.0.0.1:1\nRH_{s}_API_KEY=k\n"
-                                                 for s in ("ERP", "WMS", "CARRIER", "RETURNS_PORTAL")))
-    scheme = run_cli("--webhook-secret", "whsec_eA==", "--database", "mysql://db/returns")
-    assert scheme.returncode == 2 and "--database: expected sqlite:///FILE" in scheme.stderr
-    unopenable = run_cli("--webhook-secret", "whsec_eA==", "--database", "sqlite:///no/such/dir/ref.db")
-    assert unopenable.returncode == 2 and "--database: cannot open" in unopenable.stderr and "Traceback" not in unopenable.stderr
-    secret = run_cli("--webhook-secret", "not-base64")
-    assert secret.returncode == 2 and "not a Standard Webhooks secret" in secret.stderr and "Traceback" not in secret.stderr
-    loud = run_cli("--webhook-secret", "whsec_eA==", "--log-level", "loud")
-    assert loud.returncode == 2 and "--log-level: expected one of debug, info, warning, error" in loud.stderr
-    refused = run_cli("--webhook-secret", "whsec_eA==", "--database", "postgresql://rh:hunter2@127.0.0.1:1/returns")
-    assert refused.returncode == 2 and "rh:***@127.0.0.1:1" in refused.stderr and "hunter2" not in refused.stderr
+    def run_cli(case) -> subprocess.CompletedProcess:
+        env, args = case
+        cwd = tmp_path / f"case{list(cases).index(case)}"
+        cwd.mkdir()
+        if env is not None:
+            (cwd / ".env.fakes").write_text(env)
+        return subprocess.run([sys.executable, "-m", "simulators.cli", "reference", *args], capture_output=True, text=True, timeout=60, cwd=cwd,
+                              check=False)
+
+    with ThreadPoolExecutor(4) as pool:  # each is a process of its own, mostly starting up
+        done = dict(zip(cases, pool.map(run_cli, cases), strict=True))
+    for case, expected in cases.items():
+        answer = done[case]
+        assert answer.returncode == 2 and all(e in answer.stderr for e in expected) and "Traceback" not in answer.stderr, (case, answer.stderr)
+        assert "hunter2" not in answer.stderr
