@@ -47,15 +47,21 @@ def carrier(carrier_app) -> TestClient:
     return api_client(carrier_app)
 
 
-# Runs started early (tests/early_runs.py), beside tests that leave a core idle: (the module they
-# start with, the fixture whose tests collect them, the function of those tests' module that
-# starts them). The oracle's side-by-side runs start with the session, beside the channel runs
-# and the unit tests. The chaos runs wait on the layer's own wall time (its backoffs, its
-# restarts after the kills) for 80 s at under one core; they start after the oracle's module,
-# whose lone slow-defect run is timed on a quiet machine, and the tests that judge them go last.
-EARLY = (("", "verdicts", "start_side_by_side"),
-         ("test_oracle", "chaos_runs", "start_live_runs"))
+# Runs started early (tests/early_runs.py), beside tests that leave a core idle: (the fixture of
+# the tests they wait for, None to start with the session; the fixture of the tests that collect
+# them; the function of those tests' module that starts them). The oracle's side-by-side runs
+# start with the session, beside the channel runs and the unit tests. The chaos runs wait on the
+# layer's own wall time (its backoffs, its restarts after the kills) for 80 s at under one core;
+# they start after the oracle's tests, whose lone slow-defect run is timed on a quiet machine,
+# and the tests that judge them go last.
+EARLY = ((None, "verdicts", "start_side_by_side"),
+         ("verdicts", "chaos_runs", "start_live_runs"))
 GO_LAST = "chaos_runs"
+_BEGUN = pytest.StashKey[set]()  # the starters already called this session
+
+
+def _using(items, fixture: str) -> list[int]:
+    return [n for n, item in enumerate(items) if fixture in getattr(item, "fixturenames", ())]
 
 
 def pytest_collection_modifyitems(items):
@@ -74,11 +80,13 @@ def early_runs(tmp_path_factory):
 
 @pytest.fixture(scope="module", autouse=True)
 def _start_early_runs(request):
+    items, begun = request.session.items, request.session.stash.setdefault(_BEGUN, set())
+    here = next(n for n, item in enumerate(items) if item.module is request.module)
     for after, fixture, starter in EARLY:
-        if request.path.stem > after:
-            needing = next((item for item in request.session.items if fixture in getattr(item, "fixturenames", ())), None)
-            if needing is not None:
-                getattr(needing.module, starter)(request.getfixturevalue("early_runs"))
+        needing = _using(items, fixture)
+        if starter not in begun and needing and (after is None or here > max(_using(items, after), default=-1)):
+            begun.add(starter)
+            getattr(items[needing[0]].module, starter)(request.getfixturevalue("early_runs"))
 
 
 REFERENCE_SEED = 5

@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+
+import orjson
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 TIMEOUT_S = 300
+
+
+def verdict_of(done: subprocess.CompletedProcess, report_dir: Path) -> dict:
+    """The verdict a finished `returns-harness run` wrote (it must have ended with 0 or 1)."""
+    verdict = report_dir / "verdict.json"
+    assert done.returncode in (0, 1) and verdict.is_file(), f"{report_dir.name}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
+    return orjson.loads(verdict.read_bytes())
 
 
 class EarlyRuns:

@@ -7,7 +7,6 @@ before it stores fails.
 
 from __future__ import annotations
 
-import orjson
 import pytest
 
 from simulators.faults import EVENT_SWEEP, FaultPlan, sweep_rules
@@ -15,6 +14,7 @@ from simulators.oracle.coverage import BEHAVIOURS, EVENT_FAULTS, EVENT_TYPES, ga
 from simulators.scenario import Sweep, load
 from simulators.steps import API_FAULTS, STEPS, applies
 from simulators.world import World
+from tests.early_runs import verdict_of
 
 SEEDS = (1, 2, 3, 4, 5)
 LIVE_SEEDS = SEEDS[:2]  # side by side on 2 cores, with the defect's run: the virtual runs carry the other seeds
@@ -80,14 +80,8 @@ def _name(seed: int, options: tuple[str, ...]) -> str:
 @pytest.fixture(scope="module")
 def chaos_runs(early_runs):
     start_live_runs(early_runs)  # already started, unless this module runs on its own
-    verdicts = {}
-    for seed, options in LIVE_RUNS:
-        name = _name(seed, options)
-        done = early_runs.result(name)
-        verdict = early_runs.root / name / "verdict.json"
-        assert done.returncode in (0, 1) and verdict.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
-        verdicts[(seed, options)] = orjson.loads(verdict.read_bytes())
-    return verdicts
+    return {(seed, options): verdict_of(early_runs.result(_name(seed, options)), early_runs.root / _name(seed, options))
+            for seed, options in LIVE_RUNS}
 
 
 @pytest.mark.parametrize("seed", LIVE_SEEDS)

@@ -22,6 +22,7 @@ from simulators.domain import Condition
 from simulators.oracle import query, reconcile, tables
 from simulators.oracle.checks import CHECKS, Check
 from simulators.scenario import Scenario
+from tests.early_runs import verdict_of
 from tests.test_reference_world import storm
 
 # Each defect, the run that shows it, and the checks it must make fail. The storm has every fault;
@@ -120,11 +121,7 @@ def verdicts(early_runs) -> dict[str, tuple[Path, dict]]:
     for name in ALONE:  # after the others, on a machine they left quiet
         scenario, options = runs[name]
         outputs[name] = harness("run", f"{scenario}.yaml", "--report-dir", name, *options, cwd=base)
-    done = {}
-    for name, finished in outputs.items():
-        assert finished.returncode in (0, 1), f"{name}: {finished.stdout[-3000:]}{finished.stderr[-3000:]}"
-        done[name] = (base / name, orjson.loads((base / name / "verdict.json").read_bytes()))
-    return done | {"outputs": outputs}
+    return {name: (base / name, verdict_of(finished, base / name)) for name, finished in outputs.items()} | {"outputs": outputs}
 
 
 def failed(verdict: dict) -> list[str]:

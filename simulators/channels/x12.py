@@ -26,15 +26,14 @@ ISA_LENGTH = 106
 # ISA01..ISA16: the fixed widths of the interchange header's elements.
 ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
 CONTROL = re.compile(r"\d{9}")
-ID = re.compile(r"[A-Z0-9]{2,3}")
 
 # AK502: why a transaction set was rejected.
 SET_TRAILER_MISSING, SET_CONTROL_MISMATCH, SET_COUNT_MISMATCH, SEGMENTS_IN_ERROR = "2", "3", "4", "5"
 # AK905: why a functional group was rejected.
 GROUP_CONTROL_MISMATCH, GROUP_COUNT_MISMATCH = "4", "5"
 # AK304 and AK403: what is wrong with a segment, and with an element of it.
-UNRECOGNIZED_SEGMENT, UNEXPECTED_SEGMENT, MANDATORY_SEGMENT_MISSING, ELEMENT_ERRORS = "1", "2", "3", "8"
-ELEMENT_MISSING, TOO_MANY_ELEMENTS, INVALID_VALUE, INVALID_DATE = "1", "3", "7", "8"
+UNEXPECTED_SEGMENT, MANDATORY_SEGMENT_MISSING, ELEMENT_ERRORS = "2", "3", "8"
+ELEMENT_MISSING, INVALID_VALUE, INVALID_DATE = "1", "7", "8"
 
 
 class X12Error(ValueError):
